@@ -1,0 +1,1 @@
+"""CaliFusion: a marketplace for confidential federated learning."""
