@@ -165,3 +165,23 @@ class Unavailable(CaliFusionError):
     status = 503
     code = "unavailable"
     title = "Service unavailable"
+
+
+def _all_error_classes(base: type[CaliFusionError]) -> list[type[CaliFusionError]]:
+    found = [base]
+    for sub in base.__subclasses__():
+        found.extend(_all_error_classes(sub))
+    return found
+
+
+def error_from_problem(status: int, body: dict[str, Any]) -> CaliFusionError:
+    """Rebuild the error a peer reported as a problem body (the inverse of ``problem()``)."""
+    code = str(body.get("code", ""))
+    message = str(body.get("detail") or body.get("title") or f"HTTP {status}")
+    detail = body.get("errors") if isinstance(body.get("errors"), dict) else {}
+    by_code = {cls.code: cls for cls in _all_error_classes(CaliFusionError)}
+    cls = by_code.get(code)
+    if cls is None:
+        by_status = [c for c in _all_error_classes(CaliFusionError) if c.status == status]
+        cls = by_status[0] if by_status else CaliFusionError
+    return cls(message, **(detail or {}))

@@ -1,0 +1,25 @@
+"""The `califusion` command: the composition root that wires every part together."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from califusion.cli import coordinator, demo, identity, jobs, trainer
+
+app = typer.Typer(
+    help="CaliFusion: confidential federated learning with escrowed payments.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(identity.app, name="id")
+app.add_typer(coordinator.app, name="coordinator")
+app.add_typer(jobs.app, name="job")
+app.add_typer(trainer.app, name="trainer")
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
