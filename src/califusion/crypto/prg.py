@@ -1,0 +1,147 @@
+"""Deterministic mask expansion: AES-256-CTR keystreams as NumPy words.
+
+Why hand-written: SecAgg masks must be bit-identical on every client and on the server, and
+fast enough that masking costs about what generating the bytes costs. No library offers a
+seeded, specified, vectorized mask stream, so this module fixes one:
+
+* the keystream of AES-256-CTR with ``key = seed`` and an all-zero initial counter block,
+  read as little-endian unsigned words (``uint32`` for modulus 2^32, ``uint64`` for 2^64);
+* seeds are 32 bytes and always derived with HKDF-SHA256 for one purpose
+  (:func:`derive_seed`), so one key never drives two streams and the fixed counter is safe.
+
+AES-CTR through ``cryptography`` (OpenSSL with AES-NI/VAES) runs at several GB/s, but only
+when the output buffer is reused: ``update()`` of a fresh 64 MiB ``bytes`` pays page faults on
+every call. :func:`expand` therefore writes with ``update_into`` straight into the caller's
+array, and :func:`accumulate` — the workhorse of masking and unmasking — streams every seed
+through one cache-sized scratch buffer and adds or subtracts it in place, chunk by chunk, so
+the vector being masked stays in cache while all its masks pass through it.
+Modular arithmetic is NumPy's native unsigned wrap-around: ``uint32`` arithmetic is mod 2^32.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from califusion.core.errors import InvalidInput
+
+SEED_BYTES = 32
+MASK_DTYPES: tuple[np.dtype[Any], ...] = (np.dtype(np.uint32), np.dtype(np.uint64))
+_INITIAL_COUNTER = bytes(16)
+_CHUNK_BYTES = 256 * 1024
+_ZEROS = memoryview(bytes(_CHUNK_BYTES + 16))  # read-only source of the keystream
+_INFO_PREFIX = b"califusion/prg/v1/"
+
+MaskArray = npt.NDArray[np.unsignedinteger[Any]]
+
+# Mask words are defined as little-endian; native NumPy words match that on every host we run.
+if sys.byteorder != "little":  # pragma: no cover - no such host in use
+    raise ImportError("califusion.crypto.prg assumes a little-endian host")
+
+
+def derive_seed(key_material: bytes, purpose: str, context: bytes = b"") -> bytes:
+    """A 32-byte PRG seed bound to ``purpose`` and ``context`` (HKDF-SHA256, no salt).
+
+    ``purpose`` names the use (``"secagg/self-mask"``); ``context`` carries what makes the
+    stream unique (round id, client ids). Distinct (purpose, context) give independent seeds.
+    """
+    if not purpose or "\x00" in purpose:
+        raise InvalidInput("a PRG purpose is a non-empty string without NUL")
+    info = _INFO_PREFIX + purpose.encode("utf-8") + b"\x00" + context
+    return HKDF(algorithm=hashes.SHA256(), length=SEED_BYTES, salt=None, info=info).derive(
+        key_material
+    )
+
+
+def expand(
+    seed: bytes,
+    n_words: int,
+    dtype: npt.DTypeLike = np.uint32,
+    *,
+    out: MaskArray | None = None,
+) -> MaskArray:
+    """The first ``n_words`` words of the mask stream of ``seed``.
+
+    With ``out`` (a C-contiguous 1-D array of ``n_words`` words of ``dtype``) the stream is
+    written into it and it is returned; reuse one buffer for large masks.
+    """
+    word = _mask_dtype(dtype)
+    if n_words < 0:
+        raise InvalidInput(f"n_words must be non-negative, got {n_words}")
+    if out is None:
+        out = np.empty(n_words, dtype=word)
+    else:
+        _check_target(out)
+        if out.dtype != word or out.shape != (n_words,):
+            raise InvalidInput(f"out must hold {n_words} words of {word}")
+    encryptor = _encryptor(seed)
+    dest = memoryview(out).cast("B")
+    total = len(dest)
+    offset = 0
+    # The buffer passed to update_into always reaches to the end of ``out``, so it is longer
+    # than the data except for the final chunk, which goes through a small scratch buffer:
+    # that keeps within update_into's documented size rule (data + block size - 1).
+    while total - offset > _CHUNK_BYTES + 16:
+        offset += encryptor.update_into(_ZEROS[:_CHUNK_BYTES], dest[offset:])
+    tail = total - offset
+    if tail:
+        scratch = bytearray(tail + 16)
+        written = encryptor.update_into(_ZEROS[:tail], scratch)
+        dest[offset:] = scratch[:written]
+    return out
+
+
+def accumulate(
+    out: MaskArray,
+    add: Sequence[bytes] = (),
+    subtract: Sequence[bytes] = (),
+) -> MaskArray:
+    """In place: ``out += sum(expand(s) for s in add) - sum(expand(s) for s in subtract)``.
+
+    Arithmetic wraps modulo 2^32 or 2^64 with ``out``'s dtype. Returns ``out``.
+    """
+    _check_target(out)
+    streams = [(_encryptor(seed), np.add) for seed in add]
+    streams += [(_encryptor(seed), np.subtract) for seed in subtract]
+    if not streams or out.size == 0:
+        return out
+    words_per_chunk = _CHUNK_BYTES // out.itemsize
+    scratch = bytearray(_CHUNK_BYTES + 16)
+    keystream = np.frombuffer(scratch, dtype=out.dtype, count=words_per_chunk)
+    for low in range(0, out.size, words_per_chunk):
+        high = min(low + words_per_chunk, out.size)
+        block = out[low:high]
+        words = keystream[: high - low]
+        zeros = _ZEROS[: (high - low) * out.itemsize]
+        for encryptor, combine in streams:
+            encryptor.update_into(zeros, scratch)
+            combine(block, words, out=block)
+    return out
+
+
+def _encryptor(seed: bytes) -> CipherContext:
+    if len(seed) != SEED_BYTES:
+        raise InvalidInput(f"a PRG seed is {SEED_BYTES} bytes, got {len(seed)}")
+    cipher = Cipher(algorithms.AES(seed), modes.CTR(_INITIAL_COUNTER))
+    return cipher.encryptor()
+
+
+def _mask_dtype(dtype: npt.DTypeLike) -> np.dtype[Any]:
+    word = np.dtype(dtype)
+    if word not in MASK_DTYPES:
+        raise InvalidInput(f"mask words are uint32 or uint64, got {word}")
+    return word
+
+
+def _check_target(out: MaskArray) -> None:
+    if out.dtype not in MASK_DTYPES:
+        raise InvalidInput(f"mask words are uint32 or uint64, got {out.dtype}")
+    if out.ndim != 1 or not out.flags.c_contiguous or not out.flags.writeable:
+        raise InvalidInput("masks are written into a writable, C-contiguous 1-D array")

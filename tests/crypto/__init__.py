@@ -1,0 +1,1 @@
+"""Tests of the crypto layer and the identity CLI."""
