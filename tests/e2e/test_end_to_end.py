@@ -71,7 +71,7 @@ def _database_bytes(url: str) -> bytes:
     try:
         with engine.connect() as conn:
             for table in sa.inspect(conn).get_table_names():
-                for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')):  # noqa: S608
+                for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')):
                     for value in row:
                         if isinstance(value, (bytes, memoryview)):
                             chunks.append(bytes(value))
@@ -135,7 +135,9 @@ def test_three_rounds_three_trainers(coordinator: CoordinatorProcess) -> None:
     for r in rounds:
         assert r.result_model is not None
         blob = publisher.client.get_blob(r.result_model)
-        weights, _ = from_safetensors(symmetric.decrypt(key, blob, model_context(r.number)), spec.model)
+        weights, _ = from_safetensors(
+            symmetric.decrypt(key, blob, model_context(r.number)), spec.model
+        )
         plaintext_models.append(weights)
         for update in publisher.client.updates(job.job_id, r.number):
             ctx = update_context(job.job_id, r.number, r.attempt, update.trainer, publisher.me)
@@ -152,7 +154,7 @@ def test_three_rounds_three_trainers(coordinator: CoordinatorProcess) -> None:
     assert len(at_rest) > 10
     fragments = [f for w in plaintext_models for f in _fragments(w)]
     assert len(fragments) > 20
-    for data in at_rest:
-        assert b"__metadata__" not in data and b'"dtype"' not in data
+    for stored in at_rest:
+        assert b"__metadata__" not in stored and b'"dtype"' not in stored
         for fragment in fragments:
-            assert fragment not in data
+            assert fragment not in stored

@@ -57,7 +57,9 @@ class CoordinatorClient:
     ) -> None:
         self.identity = identity
         self._clock = clock or SystemClock()
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
+        )
 
     def close(self) -> None:
         self._http.close()

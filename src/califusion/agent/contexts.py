@@ -19,9 +19,16 @@ def model_context(version: int) -> bytes:
     return context("model", version=version)
 
 
-def update_context(job_id: str, round_number: int, attempt: int, sender: str, recipient: str) -> bytes:
+def update_context(
+    job_id: str, round_number: int, attempt: int, sender: str, recipient: str
+) -> bytes:
     return context(
-        "update", job=job_id, round=round_number, attempt=attempt, sender=sender, recipient=recipient
+        "update",
+        job=job_id,
+        round=round_number,
+        attempt=attempt,
+        sender=sender,
+        recipient=recipient,
     )
 
 

@@ -20,10 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import safetensors.numpy
 
 from califusion.agent.admission import AdmissionDecider, AdmitAll
 from califusion.agent.client import CoordinatorClient, poll
-from califusion.agent.contexts import job_key_context, model_context, own_key_context, update_context
+from califusion.agent.contexts import (
+    job_key_context,
+    model_context,
+    own_key_context,
+    update_context,
+)
 from califusion.core.errors import CaliFusionError, InvalidInput, NotFound, WeightsError
 from califusion.crypto import envelope, symmetric
 from califusion.crypto.encoding import b64d, b64e
@@ -141,7 +147,9 @@ class PublisherAgent:
     # ---- rounds ---------------------------------------------------------------------------
 
     def model(self, job_id: str, digest: str, version: int, spec: JobSpec) -> Weights:
-        plain = symmetric.decrypt(self.job_key(job_id), self.client.get_blob(digest), model_context(version))
+        plain = symmetric.decrypt(
+            self.job_key(job_id), self.client.get_blob(digest), model_context(version)
+        )
         weights, _ = from_safetensors(plain, spec.model)
         return weights
 
@@ -156,8 +164,7 @@ class PublisherAgent:
         )
         path = self._job_dir(job_id) / f"strategy-{after_round}.safetensors"
         if after_round > 0 and path.exists():
-            state, _ = from_safetensors(path.read_bytes())
-            strategy.load_state_dict(state)
+            strategy.load_state_dict(dict(safetensors.numpy.load(path.read_bytes())))
         return strategy
 
     def aggregate(self, job: JobInfo, rnd: RoundInfo) -> RoundReport:
@@ -194,7 +201,7 @@ class PublisherAgent:
         if state:
             _write_atomic(
                 self._job_dir(job.job_id) / f"strategy-{rnd.number}.safetensors",
-                to_safetensors(state),
+                safetensors.numpy.save(state),
             )
         metrics = self._metrics(spec, new_weights, accepted)
         plain_model = to_safetensors(new_weights)
@@ -204,7 +211,9 @@ class PublisherAgent:
         self.client.publish_result(
             job.job_id,
             rnd.number,
-            PublishResult(attempt=rnd.attempt, model=digest, contributors=contributors, metrics=metrics),
+            PublishResult(
+                attempt=rnd.attempt, model=digest, contributors=contributors, metrics=metrics
+            ),
         )
         report = RoundReport(job.job_id, rnd.number, contributors, rejected, metrics)
         if self.on_round is not None:
@@ -233,20 +242,40 @@ class PublisherAgent:
         job = self.client.job(job_id)
         if job.state in {JobState.OPEN, JobState.TRAINING}:
             job = self.admit_pending(job_id)
-        if job.state == JobState.TRAINING:
-            rnd = self.client.current_round(job_id)
-            if rnd.state == RoundState.AGGREGATING:
-                self.aggregate(job, rnd)
-                job = self.client.job(job_id)
+        if job.state == JobState.TRAINING and self._aggregate_if_due(job) is not None:
+            job = self.client.job(job_id)
         return job
 
-    def run(self, job_id: str, *, interval: float = 0.2, timeout: float | None = None) -> JobInfo:
-        """Serve the job until it ends (completed, cancelled or failed)."""
-        job = self.client.job(job_id)
-        for _ in poll(interval, timeout):
-            job = self.step(job_id)
+    def _aggregate_if_due(self, job: JobInfo) -> RoundInfo | None:
+        rnd = self.client.current_round(job.job_id)
+        if rnd.state == RoundState.AGGREGATING:
+            self.aggregate(job, rnd)
+            return rnd
+        return None
+
+    def run(
+        self,
+        job_id: str,
+        *,
+        interval: float = 0.2,
+        refresh: float = 2.0,
+        timeout: float | None = None,
+    ) -> JobInfo:
+        """Serve the job until it ends (completed, cancelled or failed).
+
+        While training, one request per ``interval`` (the current round) is enough; the whole
+        job is re-read (and pending trainers admitted) every ``refresh`` seconds and after
+        every aggregation.
+        """
+        job = self.step(job_id)
+        last_read = 0.0
+        for elapsed in poll(interval, timeout):
             if job.state in TERMINAL:
                 return job
+            aggregated = job.state == JobState.TRAINING and self._aggregate_if_due(job)
+            if aggregated or job.state != JobState.TRAINING or elapsed - last_read >= refresh:
+                job = self.step(job_id)
+                last_read = elapsed
         return job
 
     def results(self, job_id: str) -> tuple[JobInfo, Weights]:

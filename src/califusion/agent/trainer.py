@@ -87,8 +87,12 @@ class TrainerAgent:
         global_weights, _ = from_safetensors(plain, spec)
         rng = np.random.default_rng([self.seed, rnd.number, rnd.attempt])
         result = train_local(
-            spec, global_weights, self.data.x, self.data.y,
-            epochs=self.epochs_for_round(rnd.number), rng=rng,
+            spec,
+            global_weights,
+            self.data.x,
+            self.data.y,
+            epochs=self.epochs_for_round(rnd.number),
+            rng=rng,
         )
         metadata = {
             "num_samples": str(result.num_samples),
@@ -104,33 +108,61 @@ class TrainerAgent:
         except Conflict as exc:
             log.info("update not accepted", extra={"round": rnd.number, "why": str(exc)})
         report = TrainingReport(
-            job.job_id, rnd.number, rnd.attempt, result.num_samples,
-            float(result.train_loss), result.epochs_done,
+            job.job_id,
+            rnd.number,
+            rnd.attempt,
+            result.num_samples,
+            float(result.train_loss),
+            result.epochs_done,
         )
         if self.on_round is not None:
             self.on_round(report)
         return report
 
-    def step(self, job_id: str) -> JobInfo:
-        """Train if a round waits for us; otherwise do nothing."""
-        job = self.client.job(job_id)
+    def _maybe_train(self, job: JobInfo) -> RoundInfo | None:
+        """Train if the current round waits for us; return the round seen, if any."""
         if job.state != JobState.TRAINING or self.membership(job) != MemberState.ADMITTED:
-            return job
-        key = self.job_key(job_id)
+            return None
+        key = self.job_key(job.job_id)
         if key is None:
-            return job
-        rnd = self.client.current_round(job_id)
-        marker = (job_id, rnd.number, rnd.attempt)
+            return None
+        rnd = self.client.current_round(job.job_id)
+        marker = (job.job_id, rnd.number, rnd.attempt)
         if rnd.state == RoundState.COLLECTING and marker not in self._done:
             self.train_round(job, rnd, key)
             self._done.add(marker)
+        return rnd
+
+    def step(self, job_id: str) -> JobInfo:
+        """Train if a round waits for us; otherwise do nothing."""
+        job = self.client.job(job_id)
+        self._maybe_train(job)
         return job
 
-    def run(self, job_id: str, *, interval: float = 0.2, timeout: float | None = None) -> JobInfo:
-        """Take part in every round until the job ends."""
+    def run(
+        self,
+        job_id: str,
+        *,
+        interval: float = 0.2,
+        refresh: float = 2.0,
+        timeout: float | None = None,
+    ) -> JobInfo:
+        """Take part in every round until the job ends.
+
+        While training, one cheap request per ``interval`` (the current round) is enough; the
+        whole job is re-read every ``refresh`` seconds and whenever a round ends the job.
+        """
         job = self.client.job(job_id)
-        for _ in poll(interval, timeout):
-            job = self.step(job_id)
+        last_read = 0.0
+        for elapsed in poll(interval, timeout):
             if job.state in TERMINAL or self.membership(job) == MemberState.REJECTED:
                 return job
+            rnd = self._maybe_train(job)
+            job_may_have_ended = rnd is None or (
+                rnd.state == RoundState.FAILED
+                or (rnd.state == RoundState.CLOSED and rnd.number >= job.spec.rounds)
+            )
+            if job_may_have_ended or elapsed - last_read >= refresh:
+                job = self.client.job(job_id)
+                last_read = elapsed
         return job

@@ -23,7 +23,8 @@ err_console = Console(stderr=True)
 P = ParamSpec("P")
 R = TypeVar("R")
 
-DEFAULT_COORDINATOR = "http://127.0.0.1:8750"
+DEFAULT_COORDINATOR = "http://127.0.0.1:8470"
+PASSPHRASE_ENV = "CALIFUSION_PASSPHRASE"  # noqa: S105 - the name of a variable, not a secret
 
 
 def califusion_home() -> Path:
@@ -32,9 +33,7 @@ def califusion_home() -> Path:
 
 CoordinatorOpt = Annotated[
     str,
-    typer.Option(
-        "--coordinator", envvar="CALIFUSION_COORDINATOR", help="Coordinator base URL."
-    ),
+    typer.Option("--coordinator", envvar="CALIFUSION_COORDINATOR", help="Coordinator base URL."),
 ]
 KeystoreOpt = Annotated[
     Path | None,
@@ -53,7 +52,7 @@ PassphraseEnvOpt = Annotated[
 ]
 
 
-def unlock(keystore: Path | None, passphrase_env: str = "CALIFUSION_PASSPHRASE") -> Identity:
+def unlock(keystore: Path | None, passphrase_env: str = PASSPHRASE_ENV) -> Identity:
     path = keystore or califusion_home() / "identity.json"
     if not path.exists():
         raise CaliFusionError(

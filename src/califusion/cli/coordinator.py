@@ -17,7 +17,7 @@ app = typer.Typer(help="Run the coordinator service.", no_args_is_help=True)
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8750,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8470,
     database_url: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL (default SQLite under $CALIFUSION_HOME).")
     ] = None,

@@ -73,7 +73,9 @@ def demo_spec(trainers: int, rounds: int, epochs: int) -> JobSpec:
     )
 
 
-def _write_partitions(run_dir: Path, trainers: int, seed: int, schema: DataSchema) -> tuple[list[Path], Dataset]:
+def _write_partitions(
+    run_dir: Path, trainers: int, seed: int, schema: DataSchema
+) -> tuple[list[Path], Dataset]:
     devices = synthetic(1.0, 1.0, num_devices=trainers, seed=seed)
     train, test = train_test_split_per_device(devices, test_fraction=0.1, seed=seed)
     writers = (write_csv, write_parquet, write_npz)
@@ -125,9 +127,7 @@ def demo(
         console.print(f"coordinator up at {server.url} (SQLite, blobs in {server.blob_dir})")
         publisher_id = _identity(run_dir, "publisher", passphrase)
         trainer_ids = [_identity(run_dir, f"trainer-{i:02d}", passphrase) for i in range(trainers)]
-        console.print(
-            f"{1 + trainers} identities with encrypted keystores in {run_dir / 'keys'}"
-        )
+        console.print(f"{1 + trainers} identities with encrypted keystores in {run_dir / 'keys'}")
         data_paths, validation = _write_partitions(run_dir, trainers, seed, spec.data_schema)
         console.print(
             f"Synthetic(1,1) data: {trainers} local files (CSV, Parquet, NPZ), "
@@ -156,7 +156,7 @@ def demo(
 
         def train(agent: TrainerAgent) -> None:
             try:
-                agent.run(job.job_id, interval=0.05)
+                agent.run(job.job_id, interval=0.1)
             except BaseException as exc:  # reported below, not lost in the thread
                 errors.append(exc)
 

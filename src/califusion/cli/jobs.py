@@ -13,6 +13,7 @@ from rich.table import Table
 from califusion.agent.publisher import PublisherAgent, RoundReport, write_json
 from califusion.cli.common import (
     DEFAULT_COORDINATOR,
+    PASSPHRASE_ENV,
     CoordinatorOpt,
     KeystoreOpt,
     PassphraseEnvOpt,
@@ -66,7 +67,7 @@ def create(
     open_now: Annotated[bool, typer.Option("--open", help="Open the job at once.")] = False,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
-    passphrase_env: PassphraseEnvOpt = "CALIFUSION_PASSPHRASE",
+    passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
     """Create a draft job: a fresh job key, the initial model encrypted under it."""
     spec: JobSpec = load_spec_file(JobSpec, spec_file)
@@ -91,7 +92,7 @@ def open_(
     job_id: str,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
-    passphrase_env: PassphraseEnvOpt = "CALIFUSION_PASSPHRASE",
+    passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
     """Open a draft job to trainers."""
     job = publisher(coordinator, keystore, passphrase_env).open(job_id)
@@ -104,7 +105,7 @@ def start(
     job_id: str,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
-    passphrase_env: PassphraseEnvOpt = "CALIFUSION_PASSPHRASE",
+    passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
     """Admit the waiting trainers and start round 1."""
     job = publisher(coordinator, keystore, passphrase_env).start(job_id)
@@ -117,7 +118,7 @@ def cancel(
     job_id: str,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
-    passphrase_env: PassphraseEnvOpt = "CALIFUSION_PASSPHRASE",
+    passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
     """Cancel a job that has not ended."""
     job = publisher(coordinator, keystore, passphrase_env).cancel(job_id)
@@ -131,7 +132,7 @@ def run(
     timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
-    passphrase_env: PassphraseEnvOpt = "CALIFUSION_PASSPHRASE",
+    passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
     """Serve a job as its aggregator until it ends: admit trainers, aggregate every round."""
     agent = publisher(coordinator, keystore, passphrase_env, with_validation=job_id)
@@ -177,7 +178,7 @@ def status(
     job_id: str,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
-    passphrase_env: PassphraseEnvOpt = "CALIFUSION_PASSPHRASE",
+    passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
     """Show a job's state, members and rounds."""
     client = connect(coordinator, unlock(keystore, passphrase_env))
@@ -189,7 +190,9 @@ def status(
     )
     members = Table("trainer", "state", "samples", "rounds", title="members")
     for m in job.members:
-        members.add_row(m.trainer, m.state.value, str(m.declared_samples), str(m.rounds_contributed))
+        members.add_row(
+            m.trainer, m.state.value, str(m.declared_samples), str(m.rounds_contributed)
+        )
     console.print(members)
     console.print(rounds_table(client.rounds(job_id)))
 
@@ -223,7 +226,7 @@ def results(
     ),
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
-    passphrase_env: PassphraseEnvOpt = "CALIFUSION_PASSPHRASE",
+    passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
     """Decrypt a completed job's final model and write it as safetensors."""
     agent = publisher(coordinator, keystore, passphrase_env)

@@ -39,10 +39,15 @@ class CoordinatorProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         command = [
-            sys.executable, "-m", "califusion.coordinator",
-            "--port", str(self.port),
-            "--database-url", self.database_url,
-            "--blob-dir", str(self.blob_dir),
+            sys.executable,
+            "-m",
+            "califusion.coordinator",
+            "--port",
+            str(self.port),
+            "--database-url",
+            self.database_url,
+            "--blob-dir",
+            str(self.blob_dir),
         ]
         self.process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
             command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ}

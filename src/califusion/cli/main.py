@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from califusion.cli import coordinator, demo, identity, jobs, trainer
+from califusion.cli import coordinator, demo, identity, jobs, trainer, ui
 
 app = typer.Typer(
     help="CaliFusion: confidential federated learning with escrowed payments.",
@@ -18,6 +18,7 @@ app.add_typer(coordinator.app, name="coordinator")
 app.add_typer(jobs.app, name="job")
 app.add_typer(trainer.app, name="trainer")
 app.command("demo")(demo.demo)
+app.command("ui")(ui.ui)
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ def _plot_svg(rounds: list[RoundInfo]) -> str:
     xs = [r.number for r in closed]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
     for label, values in (
-        ("train loss", [r.metrics.train_loss if r.metrics else None for r in closed]),
+        ("local train loss", [r.metrics.train_loss if r.metrics else None for r in closed]),
         ("validation loss", [r.metrics.loss if r.metrics else None for r in closed]),
     ):
         pts = [(x, v) for x, v in zip(xs, values, strict=True) if v is not None]
@@ -40,7 +40,11 @@ def _plot_svg(rounds: list[RoundInfo]) -> str:
     ax_loss.set_ylabel("loss")
     ax_loss.legend()
     ax_loss.grid(alpha=0.3)
-    acc = [(x, r.metrics.accuracy) for x, r in zip(xs, closed, strict=True) if r.metrics and r.metrics.accuracy is not None]
+    acc = [
+        (x, r.metrics.accuracy)
+        for x, r in zip(xs, closed, strict=True)
+        if r.metrics and r.metrics.accuracy is not None
+    ]
     if acc:
         ax_acc.plot([p[0] for p in acc], [100 * p[1] for p in acc], marker=".", color="tab:green")
     ax_acc.set_xlabel("round")

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from califusion.agent.trainer import TrainerAgent, TrainingReport
 from califusion.cli.common import (
     DEFAULT_COORDINATOR,
+    PASSPHRASE_ENV,
     CoordinatorOpt,
     KeystoreOpt,
     PassphraseEnvOpt,
@@ -25,7 +26,9 @@ app = typer.Typer(help="Take part in training jobs (trainer side).", no_args_is_
 DataOpt = Annotated[Path, typer.Option("--data", help="Local CSV, Parquet or NPZ file.")]
 
 
-def _agent(coordinator: str, keystore: Path | None, passphrase_env: str, job_id: str, data: Path) -> TrainerAgent:
+def _agent(
+    coordinator: str, keystore: Path | None, passphrase_env: str, job_id: str, data: Path
+) -> TrainerAgent:
     client = connect(coordinator, unlock(keystore, passphrase_env))
     client.register()
     job = client.job(job_id)
@@ -39,7 +42,7 @@ def join(
     data: DataOpt,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
-    passphrase_env: PassphraseEnvOpt = "CALIFUSION_PASSPHRASE",
+    passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
     """Check your data against the job's schema, then ask to join."""
     agent = _agent(coordinator, keystore, passphrase_env, job_id, data)
@@ -58,7 +61,7 @@ def run(
     timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
-    passphrase_env: PassphraseEnvOpt = "CALIFUSION_PASSPHRASE",
+    passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
     """Train every round of a job you joined until it ends."""
     agent = _agent(coordinator, keystore, passphrase_env, job_id, data)

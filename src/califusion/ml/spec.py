@@ -151,7 +151,7 @@ class DataSchema(_Strict):
         return self
 
 
-def _parse(model: type[_Strict], text: str, fmt: Literal["json", "toml"]) -> Any:
+def _parse(model: type[BaseModel], text: str, fmt: Literal["json", "toml"]) -> Any:
     if len(text.encode()) > MAX_SPEC_BYTES:
         raise SpecError(f"spec is larger than {MAX_SPEC_BYTES} bytes")
     try:
@@ -161,7 +161,7 @@ def _parse(model: type[_Strict], text: str, fmt: Literal["json", "toml"]) -> Any
     return validate_spec(model, raw)
 
 
-def validate_spec(model: type[_Strict], raw: Any) -> Any:
+def validate_spec(model: type[BaseModel], raw: Any) -> Any:
     """Validate ``raw`` as ``model``; a failure is a :class:`SpecError` naming each field."""
     try:
         return model.model_validate(raw)
@@ -173,7 +173,7 @@ def validate_spec(model: type[_Strict], raw: Any) -> Any:
         raise SpecError(f"invalid {model.__name__}: {listing}", **errors) from exc
 
 
-def load_spec_file(model: type[_Strict], path: Path) -> Any:
+def load_spec_file(model: type[BaseModel], path: Path) -> Any:
     """Load a JSON (``.json``) or TOML (``.toml``) spec file."""
     if path.suffix not in {".json", ".toml"}:
         raise SpecError(f"{path}: a spec file is .json or .toml")
