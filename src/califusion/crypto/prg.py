@@ -82,7 +82,7 @@ def expand(
         if out.dtype != word or out.shape != (n_words,):
             raise InvalidInput(f"out must hold {n_words} words of {word}")
     encryptor = _encryptor(seed)
-    dest = memoryview(out).cast("B")
+    dest = out.data.cast("B")
     total = len(dest)
     offset = 0
     # The buffer passed to update_into always reaches to the end of ``out``, so it is longer
@@ -108,8 +108,8 @@ def accumulate(
     Arithmetic wraps modulo 2^32 or 2^64 with ``out``'s dtype. Returns ``out``.
     """
     _check_target(out)
-    streams = [(_encryptor(seed), np.add) for seed in add]
-    streams += [(_encryptor(seed), np.subtract) for seed in subtract]
+    streams = [(_encryptor(seed), True) for seed in add]
+    streams += [(_encryptor(seed), False) for seed in subtract]
     if not streams or out.size == 0:
         return out
     words_per_chunk = _CHUNK_BYTES // out.itemsize
@@ -120,9 +120,12 @@ def accumulate(
         block = out[low:high]
         words = keystream[: high - low]
         zeros = _ZEROS[: (high - low) * out.itemsize]
-        for encryptor, combine in streams:
+        for encryptor, plus in streams:
             encryptor.update_into(zeros, scratch)
-            combine(block, words, out=block)
+            if plus:
+                np.add(block, words, out=block)
+            else:
+                np.subtract(block, words, out=block)
     return out
 
 

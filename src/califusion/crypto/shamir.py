@@ -1,9 +1,9 @@
 """Shamir t-of-n secret sharing of byte strings over GF(2^32 − 5), batched with NumPy.
 
-Why hand-written: no well-kept Python library shares secrets vectorized. Flower's and
-PyCryptodome's Shamir run one big-integer polynomial per secret in pure Python, and in SecAgg+
-that is the bottleneck (every client shares two 32-byte secrets with each of its neighbours, the
-server reconstructs hundreds of them per round).
+Why hand-written: no well-kept Python library shares secrets vectorized. Flower's SecAgg+
+uses PyCryptodome's Shamir, which evaluates and interpolates one GF(2^128) polynomial per
+16-byte chunk in pure Python, and that is its bottleneck: every client shares two 32-byte
+secrets with each of its neighbours and the server reconstructs hundreds of them per round.
 
 Encoding. A secret is cut into 3-byte limbs; each limb (< 2^24) is one element of the prime
 field p = 2^32 − 5 (the largest 32-bit prime) and gets its own random polynomial of degree
@@ -105,10 +105,7 @@ def split_many(
     np.remainder(values, _P, out=values)
     words = values.astype("<u4")  # (n, S, L)
     return [
-        [
-            Share(index=x + 1, secret_len=secret_len, values=words[x, s].tobytes())
-            for x in range(n)
-        ]
+        [Share(index=x + 1, secret_len=secret_len, values=words[x, s].tobytes()) for x in range(n)]
         for s in range(len(secrets))
     ]
 
@@ -175,7 +172,11 @@ def _from_limbs(limbs: _U64, secret_len: int) -> list[bytes]:
     if (limbs >= _LIMB_LIMIT).any():
         raise InvalidInput("shares are inconsistent: they do not encode a byte string")
     octets = np.stack(
-        [limbs & np.uint64(0xFF), (limbs >> np.uint64(8)) & np.uint64(0xFF), limbs >> np.uint64(16)],
+        [
+            limbs & np.uint64(0xFF),
+            (limbs >> np.uint64(8)) & np.uint64(0xFF),
+            limbs >> np.uint64(16),
+        ],
         axis=-1,
     ).astype(np.uint8)  # (m, L, 3)
     flat = octets.reshape(len(limbs), -1)

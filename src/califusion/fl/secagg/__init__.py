@@ -1,0 +1,77 @@
+"""Secure aggregation (SecAgg+, Bell et al. 2020, over Bonawitz et al. 2017) as pure state machines.
+
+A round: advertise keys → share keys (Shamir shares of the self-mask seed and of the pairwise
+mask key, to k neighbours) → masked input (fixed-point mod 2^32 or 2^64, AES-CTR masks) →
+unmask (survivors reveal self-mask shares of survivors and key shares of the dropped). The
+server learns only the sum of the survivors' quantized inputs; in blind mode not even that.
+
+``SecAggClient`` and ``SecAggServer`` take messages in and return messages out, with time as a
+parameter; ``simulate_round`` wires them in one process.
+"""
+
+from califusion.fl.secagg.client import SecAggClient
+from califusion.fl.secagg.config import ROUND_ID_BYTES, SecAggConfig, Stage
+from califusion.fl.secagg.errors import (
+    DoubleRevealRefused,
+    DuplicateMessage,
+    LateMessage,
+    ProtocolViolation,
+    ReplayedMessage,
+    SecAggAborted,
+    WrongRound,
+)
+from califusion.fl.secagg.graph import NeighbourGraph, honest_majority_threshold, plan_degree
+from califusion.fl.secagg.messages import (
+    AdvertiseKeys,
+    ClientMessage,
+    EncryptedShare,
+    KeysAdvertised,
+    MaskedInput,
+    RevealedShare,
+    ServerMessage,
+    ShareKeys,
+    SharesForwarded,
+    UnmaskRequest,
+    UnmaskShares,
+)
+from califusion.fl.secagg.pad import pad_seed, remove_pad
+from califusion.fl.secagg.quantize import Quantizer, bits_for, clip_by_norm
+from califusion.fl.secagg.server import SecAggResult, SecAggServer
+from califusion.fl.secagg.simulation import RoundTrace, simulate_round
+
+__all__ = [
+    "ROUND_ID_BYTES",
+    "AdvertiseKeys",
+    "ClientMessage",
+    "DoubleRevealRefused",
+    "DuplicateMessage",
+    "EncryptedShare",
+    "KeysAdvertised",
+    "LateMessage",
+    "MaskedInput",
+    "NeighbourGraph",
+    "ProtocolViolation",
+    "Quantizer",
+    "ReplayedMessage",
+    "RevealedShare",
+    "RoundTrace",
+    "SecAggAborted",
+    "SecAggClient",
+    "SecAggConfig",
+    "SecAggResult",
+    "SecAggServer",
+    "ServerMessage",
+    "ShareKeys",
+    "SharesForwarded",
+    "Stage",
+    "UnmaskRequest",
+    "UnmaskShares",
+    "WrongRound",
+    "bits_for",
+    "clip_by_norm",
+    "honest_majority_threshold",
+    "pad_seed",
+    "plan_degree",
+    "remove_pad",
+    "simulate_round",
+]

@@ -1,0 +1,185 @@
+"""Messages of a SecAgg+ round and how client messages are signed.
+
+Every client message carries the round id and its sender and is signed with the sender's
+Ed25519 identity key over a canonical encoding: a domain tag, the message kind, then each field
+length-prefixed, so no two different messages share an encoding. A masked vector is signed
+through its SHA-256 digest (with its dtype and length). The server verifies each signature
+against the registered identity, so a tampered message fails, a message signed for another
+round is a :class:`WrongRound` and a second copy is a :class:`DuplicateMessage`.
+Server messages are not signed: an honest client's safety never rests on trusting them (it
+verifies its peers' signed keys itself and refuses unsafe unmask requests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from califusion.core.errors import BadSignature
+
+_DOMAIN = b"califusion/secagg/v1\x00"
+
+
+def _canonical(kind: bytes, *fields: bytes | int) -> bytes:
+    parts = [_DOMAIN, kind]
+    for value in fields:
+        raw = value.to_bytes(8, "big") if isinstance(value, int) else value
+        parts.append(len(raw).to_bytes(4, "big"))
+        parts.append(raw)
+    return b"".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class AdvertiseKeys:
+    """Stage 1, client → server: the client's two fresh X25519 public keys.
+
+    ``cipher_public`` encrypts the shares sent to the client; ``mask_public`` derives its
+    pairwise masks. The server forwards the signed message itself to the client's neighbours,
+    who check the signature, so the server cannot substitute keys.
+    """
+
+    round_id: bytes
+    sender: int
+    cipher_public: bytes
+    mask_public: bytes
+    signature: bytes = b""
+
+    def payload(self) -> bytes:
+        return _canonical(
+            b"advertise-keys", self.round_id, self.sender, self.cipher_public, self.mask_public
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptedShare:
+    """A sender's Shamir shares for one recipient, AES-256-GCM encrypted to the recipient."""
+
+    sender: int
+    recipient: int
+    nonce: bytes
+    ciphertext: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ShareKeys:
+    """Stage 2, client → server: encrypted shares for each neighbour and a commitment.
+
+    ``self_mask_commitment`` is SHA-256 of the self-mask seed, so the server can tell a correct
+    reconstruction from one fed with a bad share.
+    """
+
+    round_id: bytes
+    sender: int
+    self_mask_commitment: bytes
+    shares: tuple[EncryptedShare, ...]
+    signature: bytes = b""
+
+    def payload(self) -> bytes:
+        fields: list[bytes | int] = [self.round_id, self.sender, self.self_mask_commitment]
+        for share in self.shares:
+            fields += [share.sender, share.recipient, share.nonce, share.ciphertext]
+        return _canonical(b"share-keys", *fields)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MaskedInput:
+    """Stage 3, client → server: the quantized update plus all masks, mod 2^32 or 2^64."""
+
+    round_id: bytes
+    sender: int
+    masked: npt.NDArray[np.unsignedinteger[Any]]
+    signature: bytes = b""
+
+    def payload(self) -> bytes:
+        vector = np.ascontiguousarray(self.masked)
+        digest = hashlib.sha256(vector.data.cast("B")).digest()
+        return _canonical(
+            b"masked-input",
+            self.round_id,
+            self.sender,
+            vector.dtype.str.encode("ascii"),
+            vector.size,
+            digest,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RevealedShare:
+    """A share of ``owner``'s secret, as ``Share.to_bytes()``."""
+
+    owner: int
+    share: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UnmaskShares:
+    """Stage 4, client → server: self-mask shares of survivors, key shares of the dropped."""
+
+    round_id: bytes
+    sender: int
+    self_mask_shares: tuple[RevealedShare, ...]
+    key_shares: tuple[RevealedShare, ...]
+    signature: bytes = b""
+
+    def payload(self) -> bytes:
+        fields: list[bytes | int] = [self.round_id, self.sender, len(self.self_mask_shares)]
+        for revealed in (*self.self_mask_shares, *self.key_shares):
+            fields += [revealed.owner, revealed.share]
+        return _canonical(b"unmask-shares", *fields)
+
+
+ClientMessage = AdvertiseKeys | ShareKeys | MaskedInput | UnmaskShares
+
+
+@dataclass(frozen=True, slots=True)
+class KeysAdvertised:
+    """Server → client after stage 1: the signed keys of the client's present neighbours."""
+
+    round_id: bytes
+    recipient: int
+    keys: tuple[AdvertiseKeys, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SharesForwarded:
+    """Server → client after stage 2: the shares neighbours encrypted to this client."""
+
+    round_id: bytes
+    recipient: int
+    shares: tuple[EncryptedShare, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnmaskRequest:
+    """Server → client after stage 3: who sent a masked input and who dropped after sharing."""
+
+    round_id: bytes
+    recipient: int
+    survivors: frozenset[int] = field(default_factory=frozenset)
+    dropped: frozenset[int] = field(default_factory=frozenset)
+
+
+ServerMessage = KeysAdvertised | SharesForwarded | UnmaskRequest
+
+_Signed = TypeVar("_Signed", AdvertiseKeys, ShareKeys, MaskedInput, UnmaskShares)
+
+
+def sign(message: _Signed, identity: Ed25519PrivateKey) -> _Signed:
+    """``message`` with its signature by ``identity``."""
+    return replace(message, signature=identity.sign(message.payload()))
+
+
+def verify(message: ClientMessage, identity: Ed25519PublicKey) -> None:
+    """Raise :class:`BadSignature` unless ``identity`` signed exactly this message."""
+    try:
+        identity.verify(message.signature, message.payload())
+    except InvalidSignature:
+        raise BadSignature(
+            f"secure aggregation message from client {message.sender} is not signed by it"
+        ) from None

@@ -1,0 +1,1 @@
+"""Tests of secure aggregation: Shamir, PRG, quantization, graph and the SecAgg+ machines."""
