@@ -1,0 +1,1 @@
+"""Alembic migrations of the coordinator's database (applied by ``upgrade_database``)."""
