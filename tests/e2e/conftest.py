@@ -13,7 +13,7 @@ ADMIN_DSN = os.environ.get("CALIFUSION_TEST_PG", "postgresql://postgres@127.0.0.
 
 
 @pytest.fixture
-def postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
+def fresh_postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
     """A SQLAlchemy URL of a new, empty database, dropped afterwards."""
     if "postgresql" not in request.node.name:
         yield ""

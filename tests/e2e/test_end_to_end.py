@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +34,12 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def coordinator(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_database: str
+    request: pytest.FixtureRequest, tmp_path: Path, fresh_postgres_database: str
 ) -> Iterator[CoordinatorProcess]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'coordinator.db'}"
     else:
-        url = postgres_database
+        url = fresh_postgres_database
     with CoordinatorProcess(
         database_url=url, blob_dir=tmp_path / "blobs", log_path=tmp_path / "coordinator.log"
     ) as server:
@@ -82,14 +83,20 @@ def _database_bytes(url: str) -> bytes:
     return b"\n".join(chunks)
 
 
-def test_three_rounds_three_trainers(coordinator: CoordinatorProcess) -> None:
+@pytest.fixture
+def closing() -> Iterator[ExitStack]:
+    with ExitStack() as stack:
+        yield stack
+
+
+def test_three_rounds_three_trainers(coordinator: CoordinatorProcess, closing: ExitStack) -> None:
     spec = demo_spec(trainers=3, rounds=3, epochs=2).model_copy(
         update={"round_deadline_seconds": 60.0, "min_trainers_per_round": 3}
     )
     trainer_data, validation = _data(seed=7)
     publisher_identity = Identity.generate()
     publisher = PublisherAgent(
-        CoordinatorClient(coordinator.url, publisher_identity),
+        closing.enter_context(CoordinatorClient(coordinator.url, publisher_identity)),
         coordinator.log_path.parent / "publisher",
         validation=validation,
     )
@@ -98,7 +105,7 @@ def test_three_rounds_three_trainers(coordinator: CoordinatorProcess) -> None:
 
     trainers = []
     for i, data in enumerate(trainer_data):
-        client = CoordinatorClient(coordinator.url, Identity.generate())
+        client = closing.enter_context(CoordinatorClient(coordinator.url, Identity.generate()))
         client.register(f"trainer-{i}")
         agent = TrainerAgent(client, data, seed=i)
         agent.join(job.job_id)
@@ -155,6 +162,6 @@ def test_three_rounds_three_trainers(coordinator: CoordinatorProcess) -> None:
     fragments = [f for w in plaintext_models for f in _fragments(w)]
     assert len(fragments) > 20
     for stored in at_rest:
-        assert b"__metadata__" not in stored and b'"dtype"' not in stored
+        assert b"__metadata__" not in stored and b'"data_offsets"' not in stored
         for fragment in fragments:
             assert fragment not in stored
