@@ -28,7 +28,8 @@ PASSPHRASE_ENV = "CALIFUSION_PASSPHRASE"  # noqa: S105 - the name of a variable,
 
 
 def califusion_home() -> Path:
-    return Path(os.environ.get("CALIFUSION_HOME", Path.home() / ".califusion"))
+    """``$CALIFUSION_HOME``, by default ``~/.califusion``: keystores and agents' local state."""
+    return Path(os.environ.get("CALIFUSION_HOME") or Path.home() / ".califusion")
 
 
 CoordinatorOpt = Annotated[
@@ -65,7 +66,10 @@ def unlock(keystore: Path | None, passphrase_env: str = PASSPHRASE_ENV) -> Ident
 
 
 def connect(coordinator: str, identity: Identity) -> CoordinatorClient:
-    return CoordinatorClient(coordinator, identity)
+    """A client for ``identity``, registered with the coordinator (registration is idempotent)."""
+    client = CoordinatorClient(coordinator, identity)
+    client.register()
+    return client
 
 
 def friendly_errors(func: Callable[P, R]) -> Callable[P, R]:

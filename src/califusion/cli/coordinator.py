@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 
 from califusion.cli.common import califusion_home
-from califusion.coordinator import serve as serve_coordinator
-from califusion.core.settings import CoordinatorSettings
 
 app = typer.Typer(help="Run the coordinator service.", no_args_is_help=True)
 
@@ -24,6 +22,10 @@ def serve(
     blob_dir: Annotated[Path | None, typer.Option(help="Folder for encrypted blobs.")] = None,
 ) -> None:
     """Serve the coordinator API (OpenAPI docs at /docs)."""
+    # imported here: the service stack is heavy and every other command starts faster without it
+    from califusion.coordinator import serve as serve_coordinator  # noqa: PLC0415
+    from califusion.core.settings import CoordinatorSettings  # noqa: PLC0415
+
     home = califusion_home() / "coordinator"
     home.mkdir(parents=True, exist_ok=True)
     settings = CoordinatorSettings(

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from califusion.cli.common import PASSPHRASE_ENV, califusion_home
 from califusion.core.errors import CaliFusionError, Conflict, InvalidInput
 from califusion.crypto import (
     Identity,
@@ -41,15 +42,15 @@ PassphraseEnvOption = Annotated[
     typer.Option(
         "--passphrase-env",
         metavar="VAR",
-        help="Read the passphrase from this environment variable instead of prompting.",
+        help="Read the passphrase from this environment variable instead of prompting "
+        f"(default: {PASSPHRASE_ENV} when it is set).",
     ),
 ]
 
 
 def default_keystore_path() -> Path:
     """``$CALIFUSION_HOME/identity.json``; CALIFUSION_HOME defaults to ``~/.califusion``."""
-    home = os.environ.get("CALIFUSION_HOME") or str(Path("~/.califusion").expanduser())
-    return Path(home) / "identity.json"
+    return califusion_home() / "identity.json"
 
 
 @contextmanager
@@ -63,6 +64,8 @@ def _user_errors() -> Iterator[None]:
 
 
 def _passphrase(env_var: str | None, *, confirm: bool) -> str:
+    if env_var is None and os.environ.get(PASSPHRASE_ENV):
+        env_var = PASSPHRASE_ENV
     if env_var is not None:
         value = os.environ.get(env_var)
         if not value:

@@ -74,7 +74,6 @@ def create(
     if validation is not None:
         load_dataset(validation, spec.data_schema)  # fail now, not at round 1
     agent = publisher(coordinator, keystore, passphrase_env)
-    agent.client.register()
     job = agent.create_job(spec)
     write_json(
         agent.state_dir / "jobs" / job.job_id / "local.json",

@@ -6,7 +6,7 @@ import logging
 
 import typer
 
-from califusion.cli import coordinator, demo, identity, jobs, trainer, ui
+from califusion.cli import coordinator, data, demo, identity, jobs, trainer, ui
 
 app = typer.Typer(
     help="CaliFusion: confidential federated learning with escrowed payments.",
@@ -17,6 +17,7 @@ app.add_typer(identity.app, name="id")
 app.add_typer(coordinator.app, name="coordinator")
 app.add_typer(jobs.app, name="job")
 app.add_typer(trainer.app, name="trainer")
+app.add_typer(data.app, name="data")
 app.command("demo")(demo.demo)
 app.command("ui")(ui.ui)
 

@@ -30,7 +30,6 @@ def _agent(
     coordinator: str, keystore: Path | None, passphrase_env: str, job_id: str, data: Path
 ) -> TrainerAgent:
     client = connect(coordinator, unlock(keystore, passphrase_env))
-    client.register()
     job = client.job(job_id)
     return TrainerAgent.from_file(client, job, data)
 
