@@ -1,0 +1,184 @@
+"""The whole marketplace through the dashboard in a real browser.
+
+A publisher's dashboard creates a job (first with mistakes, to see the messages beside the
+fields), opens it; two trainers' dashboards check their data (one file is broken, and the error
+names its row and column), join, and train in the background; the publisher starts the job and
+watches the curves fill in until it completes, then downloads the final model, which its agent
+decrypts. Every page is photographed at 1280 px and 390 px in ``test-artifacts/screenshots``.
+
+Buying access to the model needs the ledger; the test checks that the page keeps a slot for it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+
+from califusion.ml import from_safetensors
+
+from .harness import Stack, shoot
+
+pytestmark = pytest.mark.e2e
+
+TRAINING_TIMEOUT_MS = 60_000
+
+
+PROBLEMS: list[str] = []  # script errors and Content-Security-Policy violations, all pages
+
+
+def _note_console(message: ConsoleMessage) -> None:
+    if message.type == "error" and "Content Security Policy" in message.text:
+        PROBLEMS.append(message.text)
+
+
+def _signed_in(browser: Browser, url: str) -> tuple[BrowserContext, Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.on("console", _note_console)
+    page.on("pageerror", lambda error: PROBLEMS.append(f"script error: {error}"))
+    page.goto(url)
+    expect(page).to_have_url(re.compile(r"/$"))  # the token is gone from the address bar
+    return context, page
+
+
+def _fill_job_form(page: Page, validation: Path) -> None:
+    page.get_by_label("Title").fill("Synthetic(1,1) classifier")
+    page.get_by_label("Description").fill(
+        "Softmax regression over 60 features and 10 classes, trained by FedAvg."
+    )
+    page.get_by_label("Feature columns").fill("x*60")
+    page.get_by_label("Label column").fill("label")
+    page.get_by_label("Classes").fill("10")
+    page.get_by_label("Learning rate").fill("0.05")
+    page.get_by_label("Local epochs per round").fill("2")
+    page.get_by_label("Batch size").fill("10")
+    page.get_by_label(re.compile(r"^Rounds")).fill("3")
+    page.get_by_label("Trainers wanted").fill("2")
+    page.get_by_label("Minimum trainers per round").fill("2")
+    page.get_by_label("Round deadline (seconds)").fill("60")
+    page.get_by_label("Reward pool").fill("10")
+    page.get_by_label("Stake per trainer").fill("0.5")
+    page.get_by_label("Model access price").fill("2.5")
+    page.get_by_label("Validation file on this machine").fill(str(validation))
+
+
+def test_publish_join_train_download(browser: Browser, stack: Stack) -> None:
+    pub_ctx, pub = _signed_in(browser, stack.publisher.url)
+    shoot(pub, "01-board-empty")
+
+    # create: first with mistakes, then correctly
+    pub.get_by_role("link", name="New job").click()
+    pub.get_by_label("Title").fill("")
+    pub.get_by_label(re.compile(r"^Rounds")).fill("three")
+    pub.get_by_label("Trainers wanted").fill("2")
+    pub.get_by_label("Minimum trainers per round").fill("5")
+    pub.get_by_label("Stake per trainer").fill("0.123456789")
+    pub.get_by_role("button", name="Create job").click()
+    expect(pub.locator("#error-summary")).to_be_focused()
+    expect(pub.locator("#e-title")).to_have_text("give the job a title")
+    expect(pub.locator("#e-rounds")).to_have_text("enter a whole number")
+    expect(pub.locator("#e-min_trainers_per_round")).to_contain_text("cannot exceed")
+    expect(pub.locator("#e-stake")).to_contain_text("at most 8 decimal places")
+    expect(pub.locator("#e-features")).to_be_visible()
+    expect(pub.get_by_label("Title")).to_have_attribute("aria-invalid", "true")
+    shoot(pub, "02-new-job-errors")
+    _fill_job_form(pub, stack.data["validation"])
+    pub.get_by_role("button", name="Create job").click()
+    expect(pub.locator("#job-state")).to_have_text("draft")
+    job_id = pub.url.rsplit("/", 1)[1]
+    pub.get_by_role("button", name="Open to trainers").click()
+    expect(pub.locator("#job-state")).to_have_text("open")
+    expect(pub.get_by_role("button", name="Start training")).to_be_disabled()
+    shoot(pub, "03-job-open")
+
+    # trainer A: a broken file first (error by row and column), then the good one by path
+    a_ctx, a = _signed_in(browser, stack.trainers[0].url)
+    a.goto(stack.trainers[0].origin + "/trainer")
+    expect(a.locator(f"#open-{job_id}")).to_contain_text("Synthetic(1,1) classifier")
+    expect(a.locator(f"#open-{job_id}")).to_contain_text("0.5 CFT")
+    shoot(a, "04-trainer-open-jobs")
+    a.locator(f"#join-{job_id}").click()
+    a.get_by_label("Full path of a CSV, Parquet or NPZ file").fill(str(stack.data["bad"]))
+    a.get_by_role("button", name="Check data").click()
+    expect(a.locator("#check-problem")).to_be_visible()
+    expect(a.locator("#problem-row")).to_have_text("5")
+    expect(a.locator("#problem-column")).to_have_text("x3")
+    expect(a.locator("#check-problem")).to_contain_text("is not a number")
+    expect(a.locator("#check-problem")).not_to_contain_text("n/a")  # values are never quoted
+    shoot(a, "05-join-data-error")
+    a.get_by_label("Full path of a CSV, Parquet or NPZ file").fill(str(stack.data["train-a"]))
+    a.get_by_role("button", name="Check data").click()
+    expect(a.locator("#check-ok")).to_contain_text("300 rows fit the schema")
+    expect(a.locator("#tokens")).to_contain_text("n/a until the ledger lands")
+    shoot(a, "06-join-confirm")
+    a.get_by_role("button", name="Confirm and join").click()
+    expect(a).to_have_url(re.compile(f"/jobs/{job_id}$"))
+
+    # trainer B uploads its Parquet file to its own local agent
+    b_ctx, b = _signed_in(browser, stack.trainers[1].url)
+    b.goto(stack.trainers[1].origin + f"/trainer/jobs/{job_id}/join")
+    b.get_by_label("… or choose the file").set_input_files(str(stack.data["train-b"]))
+    b.get_by_role("button", name="Check data").click()
+    expect(b.locator("#check-ok")).to_contain_text("300 rows fit the schema")
+    b.get_by_role("button", name="Confirm and join").click()
+    expect(b).to_have_url(re.compile(f"/jobs/{job_id}$"))
+
+    # the publisher's agent admits both; start from the board; curves fill in live
+    pub.goto(stack.publisher.origin + "/")
+    card = pub.locator(f"#card-{job_id}")
+    expect(card).to_contain_text("2 / 2", timeout=TRAINING_TIMEOUT_MS)
+    shoot(pub, "07-board-open")
+    card.get_by_role("button", name="Start training").click()
+    expect(pub.locator(f"#card-{job_id}")).to_contain_text("training")
+    pub.locator(f"#link-{job_id}").click()
+    expect(pub.locator("#job-state")).to_have_text(
+        re.compile("training|completed"), timeout=TRAINING_TIMEOUT_MS
+    )
+    rows = pub.locator("#rounds tbody tr")
+    expect(rows.first).to_contain_text("closed", timeout=TRAINING_TIMEOUT_MS)
+    expect(pub.locator("#job-state")).to_have_text("completed", timeout=TRAINING_TIMEOUT_MS)
+    expect(rows).to_have_count(3)
+    expect(pub.locator("#rounds-done")).to_contain_text("3 / 3 rounds")
+    contributors = pub.locator("#contributors tbody tr")
+    expect(contributors).to_have_count(2)
+    for row in range(2):
+        expect(contributors.nth(row).locator("td").nth(3)).to_have_text("3")
+        expect(contributors.nth(row).locator("td").nth(2)).to_have_text("300")
+    expect(pub.locator("#contributors")).to_contain_text("trainer-a")
+    # both charts drew lines (uPlot puts one canvas in each) and nothing says "no data"
+    expect(pub.locator("#chart-loss canvas")).to_have_count(1)
+    expect(pub.locator("#chart-accuracy canvas")).to_have_count(1)
+    expect(pub.locator(".chart-empty:visible")).to_have_count(0)
+    legend = pub.locator("#chart-accuracy .u-legend")
+    expect(legend).to_contain_text("Accuracy")
+    expect(pub.get_by_text("Buying access for 2.5 CFT: available when the ledger")).to_be_visible()
+    shoot(pub, "08-job-completed")
+
+    # the publisher downloads the final model, decrypted by its own agent
+    with pub.expect_download() as info:
+        pub.locator("#download-model").click()
+    weights, meta = from_safetensors(Path(info.value.path()).read_bytes())
+    assert meta["job_id"] == job_id
+    assert weights["weight"].shape == (60, 10)
+
+    # the trainers' views: my jobs with the rounds they trained
+    a.goto(stack.trainers[0].origin + "/trainer")
+    mine = a.locator("#my-jobs tbody tr").first
+    expect(mine).to_contain_text("completed")
+    expect(mine.locator("td").nth(3)).to_have_text("3")
+    expect(a.locator("#chart-earnings canvas")).to_have_count(1)
+    shoot(a, "09-trainer-my-jobs")
+    a.goto(stack.trainers[0].origin + f"/jobs/{job_id}")
+    expect(a.locator(".mine")).to_contain_text("3 round(s) trained")
+    shoot(a, "10-trainer-job")
+    pub.goto(stack.publisher.origin + "/")
+    expect(pub.locator(f"#card-{job_id}")).to_contain_text("3 / 3")
+    shoot(pub, "11-board-completed")
+    for context in (pub_ctx, a_ctx, b_ctx):
+        context.close()
+    assert PROBLEMS == []
