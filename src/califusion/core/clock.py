@@ -1,4 +1,4 @@
-"""Time as a dependency: services read ``clock.now()``; state machines take ``now`` as an argument."""
+"""Time as a dependency: services read ``clock.now()``; state machines take ``now`` as input."""
 
 from __future__ import annotations
 
