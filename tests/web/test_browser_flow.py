@@ -46,6 +46,16 @@ def _signed_in(browser: Browser, url: str) -> tuple[BrowserContext, Page]:
     return context, page
 
 
+UNLABELLED = """() => Array.from(document.querySelectorAll("input, select, textarea"))
+  .filter(el => el.type !== "hidden" && el.labels.length === 0 && !el.getAttribute("aria-label"))
+  .map(el => el.name || el.id)"""
+
+
+def _assert_labelled(page: Page) -> None:
+    """Every form field on the page has a label."""
+    assert page.evaluate(UNLABELLED) == []
+
+
 def _fill_job_form(page: Page, validation: Path) -> None:
     page.get_by_label("Title").fill("Synthetic(1,1) classifier")
     page.get_by_label("Description").fill(
@@ -70,6 +80,11 @@ def _fill_job_form(page: Page, validation: Path) -> None:
 def test_publish_join_train_download(browser: Browser, stack: Stack) -> None:
     pub_ctx, pub = _signed_in(browser, stack.publisher.url)
     shoot(pub, "01-board-empty")
+    pub.keyboard.press("Tab")  # keyboard users can skip the header ...
+    expect(pub.locator(":focus")).to_have_text("Skip to content")
+    pub.keyboard.press("Enter")
+    pub.keyboard.press("Tab")  # ... and land on the page's first control
+    expect(pub.locator(":focus")).to_have_text("New job")
 
     # create: first with mistakes, then correctly
     pub.get_by_role("link", name="New job").click()
@@ -86,6 +101,7 @@ def test_publish_join_train_download(browser: Browser, stack: Stack) -> None:
     expect(pub.locator("#e-stake")).to_contain_text("at most 8 decimal places")
     expect(pub.locator("#e-features")).to_be_visible()
     expect(pub.get_by_label("Title")).to_have_attribute("aria-invalid", "true")
+    _assert_labelled(pub)
     shoot(pub, "02-new-job-errors")
     _fill_job_form(pub, stack.data["validation"])
     pub.get_by_role("button", name="Create job").click()
@@ -115,6 +131,7 @@ def test_publish_join_train_download(browser: Browser, stack: Stack) -> None:
     a.get_by_role("button", name="Check data").click()
     expect(a.locator("#check-ok")).to_contain_text("300 rows fit the schema")
     expect(a.locator("#tokens")).to_contain_text("n/a until the ledger lands")
+    _assert_labelled(a)
     shoot(a, "06-join-confirm")
     a.get_by_role("button", name="Confirm and join").click()
     expect(a).to_have_url(re.compile(f"/jobs/{job_id}$"))

@@ -60,15 +60,18 @@ class LocalAgent:
         thread.start()
 
     def _background(self) -> None:
+        delay = 1.0
         while not self._stop.is_set():
             try:
                 self.client.register(self.config.display_name)
                 self.registration_error = None
                 break
             except CaliFusionError as exc:
+                if self.registration_error != str(exc):  # say it once, not every retry
+                    log.warning("cannot register with the coordinator", extra={"why": str(exc)})
                 self.registration_error = str(exc)
-                log.warning("cannot register with the coordinator", extra={"why": str(exc)})
-                self._stop.wait(2.0)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 10.0)
         if self._stop.is_set():
             return
         self.trainer.resume()
