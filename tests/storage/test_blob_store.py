@@ -1,8 +1,9 @@
-"""The BlobStore contract, run against every backend (add an S3 store as another param)."""
+"""The BlobStore contract, run against every backend: a local folder and S3 (SeaweedFS)."""
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,20 +12,31 @@ import pytest
 from califusion.core.errors import CaliFusionError, InvalidInput, NotFound
 from califusion.storage import BlobStore, LocalBlobStore, check_digest, digest_of
 
+from .conftest import S3Server
+
 StoreFactory = Callable[[], BlobStore]
 
 
-def _local(tmp_path: Path) -> StoreFactory:
+def _local(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     return lambda: LocalBlobStore(tmp_path / "blobs")
 
 
-BACKENDS: dict[str, Callable[[Path], StoreFactory]] = {"local": _local}
+def _s3(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    server: S3Server = request.getfixturevalue("s3_server")
+    prefix = f"contract-{secrets.token_hex(6)}/"  # a fresh, empty store for each test
+    return lambda: server.store(prefix)
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], StoreFactory]] = {
+    "local": _local,
+    "s3": _s3,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     """A factory for stores over one backing location: two calls see the same blobs."""
-    return BACKENDS[request.param](tmp_path)
+    return BACKENDS[request.param](request, tmp_path)
 
 
 @pytest.fixture
