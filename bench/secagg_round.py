@@ -4,12 +4,14 @@ All clients and the server run in one process (``simulate_round``); nothing is t
 client submits a given float32 vector of length d. For every (n, d, dropout) case, run in its
 own forked process so its peak memory is its own, the table reports
 
-* round: client + server compute of the whole round (key agreement, signatures, Shamir,
-  quantization, masking, unmasking), with client and server shown apart;
+* round: wall time of the whole round, start to result (key agreement, signatures, Shamir,
+  quantization, masking, unmasking), with the client and server accounts shown apart (with
+  several workers they overlap: the server sums masked inputs while clients still mask);
 * (a) plaintext: summing the contributors' float32 vectors with ``numpy.add``;
 * (c) PRG floor: the mask bytes the round expands (clients' self, pairwise and pad masks, the
   server's unmasking streams) divided by AES-256-CTR throughput measured in the same process
-  (``expand`` into a reused 16 MiB buffer), and round / floor (target ≤ 2); beside it the
+  with as many threads as workers (``expand`` into reused 16 MiB buffers), and round / floor
+  (target ≤ 2); beside it the
   SHA-256 time of signing and verifying every masked vector once each (the other work that
   grows with n·d and that no implementation of a signed protocol can skip), and
   round / (PRG floor + SHA-256);
@@ -20,20 +22,23 @@ own forked process so its peak memory is its own, the table reports
   round (the kernel's high-water mark, reset through /proc/self/clear_refs), beside the size
   of the n input vectors the caller already holds.
 
-(b) Flower. ``--flower`` adds a table comparing our batched Shamir with Flower's
-(``flwr.common.secure_aggregation.crypto.shamir``, PyCryptodome underneath) on each case's
-sharing workload: 2 secrets per client split into k shares, then the server's reconstructions.
-It runs only where ``flwr`` imports, which is never the project venv (flwr is not a project
-dependency). Use a separate venv that sees the project's sources::
+(b) Flower: with ``--flower-python PATH`` (a Python with ``flwr[simulation]`` 1.42, pinned in
+``bench/requirements-flower.txt``; flwr is never a project dependency), the same run also
+times a whole Flower SecAgg+ round in Flower's own simulation (``bench/flower_secaggplus.py``,
+one simulation per n) for every dropout-free case with n ≤ ``--flower-max-n``, at the same n,
+d and neighbour count (Flower's ``num_shares`` = k + 1), and reports the speed-up::
 
     python3.11 -m venv /tmp/flwr-venv
-    /tmp/flwr-venv/bin/pip install -c constraints.txt flwr safetensors
-    PYTHONPATH=src /tmp/flwr-venv/bin/python bench/secagg_round.py --quick --flower
+    /tmp/flwr-venv/bin/pip install -r bench/requirements-flower.txt
+    .venv/bin/python bench/secagg_round.py --flower-python /tmp/flwr-venv/bin/python
 
-A whole Flower SecAgg+ round needs its simulation engine; ENVIRONMENT.md records one
-(Flower 1.42, n = 50, d = 10^6: 6.6 s with 7 neighbours, 35 s all-to-all).
+``--neighbours K`` fixes k for every case (the comparison at Flower's own neighbour count);
+by default k is planned from n and the dropout rate. ``--workers W`` (default: all CPUs) runs
+the clients of each stage in W threads, as W machines would in parallel; the server stays one
+sequential state machine. The PRG floor is then measured with W threads expanding at once.
 
-Usage: ``.venv/bin/python bench/secagg_round.py [--quick] [--n ...] [--d ...] [--dropout ...]``.
+Usage: ``.venv/bin/python bench/secagg_round.py [--quick] [--n ...] [--d ...] [--dropout ...]
+[--neighbours K] [--workers W] [--flower-python PATH]``.
 Writes the table to stdout and to ``bench/results/secagg_round.md``.
 """
 
@@ -41,13 +46,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
+import json
 import multiprocessing
 import os
 import platform
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -57,7 +65,6 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from califusion.crypto.prg import expand
-from califusion.crypto.shamir import combine_many, split_many
 from califusion.fl.secagg import SecAggConfig, Stage, simulate_round
 
 STAGES = (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS, Stage.MASKED_INPUT, Stage.UNMASK)
@@ -88,8 +95,8 @@ class Case:
     inputs_mib: float = 0.0
     max_error: float = 0.0
     error_bound: float = 0.0
+    workers: int = 1
     flower_s: float = 0.0
-    ours_shamir_s: float = 0.0
 
 
 def best_time(work: Callable[[], Any], *, repeat: int = 3, min_seconds: float = 0.05) -> float:
@@ -112,10 +119,16 @@ def sha256_bytes_per_second() -> float:
     return data.nbytes / best_time(lambda: hashlib.sha256(data.data.cast("B")).digest(), repeat=5)
 
 
-def aes_ctr_bytes_per_second() -> float:
-    buffer = np.empty(4 * 2**20, dtype=np.uint32)  # 16 MiB, reused
+def aes_ctr_bytes_per_second(workers: int = 1) -> float:
+    """Mask bytes per second, ``workers`` threads expanding at once (16 MiB buffers, reused)."""
+    buffers = [np.empty(4 * 2**20, dtype=np.uint32) for _ in range(workers)]
     seed = os.urandom(32)
-    return buffer.nbytes / best_time(lambda: expand(seed, buffer.size, out=buffer), repeat=5)
+    with ThreadPoolExecutor(workers) as pool:
+
+        def all_expand() -> None:
+            list(pool.map(lambda b: expand(seed, b.size, out=b), buffers))
+
+        return workers * buffers[0].nbytes / best_time(all_expand, repeat=5)
 
 
 def _status_kib(field: str) -> int:
@@ -142,18 +155,20 @@ def scattered_dropouts(n: int, dropout: float, seed: int) -> dict[int, Stage]:
     return {pid: STAGES[i % 4] for i, pid in enumerate(chosen)}
 
 
-def run_case(case: Case, flower: bool) -> Case:
+def run_case(case: Case, neighbours: int | None) -> Case:
     rng = np.random.default_rng(case.n * 1_000_003 + case.d)
     updates = {}
     for pid in range(case.n):
         vector = rng.standard_normal(case.d, dtype=np.float32)
         vector *= 0.1
         updates[pid] = vector
-    config = SecAggConfig.plan(range(case.n), case.d, clip=1.0, max_dropout=case.dropout)
+    config = SecAggConfig.plan(
+        range(case.n), case.d, clip=1.0, max_dropout=case.dropout, degree=neighbours
+    )
     case.degree, case.threshold = config.degree, config.threshold
     identities = {pid: Ed25519PrivateKey.generate() for pid in range(case.n)}
     dropouts = scattered_dropouts(case.n, case.dropout, seed=case.n)
-    aes = aes_ctr_bytes_per_second()
+    aes = aes_ctr_bytes_per_second(case.workers)
     case.aes_gbps = aes / GB
     case.inputs_mib = case.n * case.d * 4 / 2**20
 
@@ -165,13 +180,14 @@ def run_case(case: Case, flower: bool) -> Case:
         identities=identities,
         dropouts=dropouts,
         timer=time.perf_counter,
+        workers=case.workers,
     )
     case.peak_mib = (peak_rss() - before) / 2**20
     result = trace.result
     contributors = sorted(result.contributors)
     case.contributors = len(contributors)
     case.client_s, case.server_s = trace.client_seconds, trace.server_seconds
-    case.round_s = case.client_s + case.server_s
+    case.round_s = trace.wall_seconds  # start to result: the accounts overlap with workers
     streams = trace.client_mask_streams + trace.server_mask_streams
     mask_bytes = streams * case.d * config.dtype.itemsize
     case.mask_gb = mask_bytes / GB
@@ -208,48 +224,18 @@ def run_case(case: Case, flower: bool) -> Case:
     approx = config.quantizer.dequantize_sum(result.total, len(contributors))
     case.max_error = float(np.abs(approx - exact).max())
     case.error_bound = config.quantizer.error_bound(len(contributors))
-    if flower:
-        after_sharing = sum(stage is Stage.MASKED_INPUT for stage in dropouts.values())
-        compare_shamir(case, case.contributors + after_sharing)
     return case
 
 
-def compare_shamir(case: Case, reconstructed: int) -> None:
-    """(b) The same round's Shamir work with Flower's implementation and with ours.
-
-    Every client splits 2 secrets into k shares; the server reconstructs ``reconstructed``
-    secrets (survivors' self-mask seeds and dropped clients' mask keys) from t shares each.
-    """
-    # flwr is not a project dependency (see the module docstring): import it by name.
-    flower_shamir = importlib.import_module("flwr.common.secure_aggregation.crypto.shamir")
-    create_shares, combine_shares = flower_shamir.create_shares, flower_shamir.combine_shares
-
-    k, t, n = case.degree, case.threshold, case.n
-    secrets = [os.urandom(32) for _ in range(2 * n)]
-
-    def flower_round() -> None:
-        shared = [create_shares(secret, t, k) for secret in secrets]
-        for shares in shared[:reconstructed]:
-            combine_shares(shares[:t])
-
-    def our_round() -> None:
-        shared = [split_many(secrets[i : i + 2], t, k) for i in range(0, 2 * n, 2)]
-        sets = [pair[0][:t] for pair in shared][:reconstructed]
-        combine_many(sets, t)
-
-    case.flower_s = best_time(flower_round, repeat=1, min_seconds=0.0)
-    case.ours_shamir_s = best_time(our_round, repeat=1, min_seconds=0.0)
-
-
-def _child(case: Case, flower: bool, pipe: Connection) -> None:
-    pipe.send(asdict(run_case(case, flower)))
+def _child(case: Case, neighbours: int | None, pipe: Connection) -> None:
+    pipe.send(asdict(run_case(case, neighbours)))
     pipe.close()
 
 
-def run_isolated(case: Case, flower: bool) -> Case:
+def run_isolated(case: Case, neighbours: int | None) -> Case:
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(case, flower, sender))
+    process = context.Process(target=_child, args=(case, neighbours, sender))
     process.start()
     sender.close()
     fields = receiver.recv()
@@ -257,15 +243,45 @@ def run_isolated(case: Case, flower: bool) -> Case:
     return Case(**fields)
 
 
-def table(cases: list[Case], flower: bool) -> str:
+def run_flower(python: str, cases: list[Case], max_n: int, timeout: float) -> None:
+    """(b) Flower's SecAgg+ in its own simulation, for the dropout-free cases (in place)."""
+    script = Path(__file__).with_name("flower_secaggplus.py")
+    by_n: dict[int, list[Case]] = {}
+    for case in cases:
+        if case.dropout == 0 and case.n <= max_n:
+            by_n.setdefault(case.n, []).append(case)
+    for n, group in sorted(by_n.items()):
+        sizes = sorted({c.d for c in group})
+        command = [python, str(script), "--n", str(n), "--neighbours", str(group[0].degree)]
+        command += ["--d", *(str(d) for d in sizes)]
+        print(f"Flower SecAgg+ simulation: n={n}, k={group[0].degree}, d={sizes}", flush=True)
+        try:
+            done = subprocess.run(
+                command, check=False, capture_output=True, text=True, timeout=timeout
+            )
+        except subprocess.TimeoutExpired:
+            print(f"  timed out after {timeout:.0f} s", flush=True)
+            continue
+        for line in done.stdout.splitlines():
+            if line.startswith("{"):
+                found = json.loads(line)
+                for case in group:
+                    if case.d == found["d"] and found["round_s"] is not None:
+                        case.flower_s = float(found["round_s"])
+        if done.returncode:
+            print(f"  Flower failed: {done.stderr[-2000:]}", flush=True)
+
+
+def table(cases: list[Case]) -> str:
     head = (
         "| n | d | drop | k / t | contrib | round s | client s | server s | PRG floor s "
         "| round/floor | SHA-256 s | round/(floor+SHA) | mask GB | plain f32 sum ms "
-        "| server ingest GB/s | u32 sum GB/s "
-        "| np.add f32 GB/s | u32/np.add | peak MiB (inputs) | max err / bound |"
+        "| server ingest GB/s | u32 sum GB/s | np.add f32 GB/s | u32/np.add "
+        "| peak MiB (inputs) | max err / bound | Flower s | Flower/ours |"
     )
-    lines = [head, "|" + "---|" * 20]
+    lines = [head, "|" + "---|" * 22]
     for c in cases:
+        flower = f"{c.flower_s:.2f} | {c.flower_s / c.round_s:.0f}x" if c.flower_s else "- | -"
         lines.append(
             f"| {c.n} | {c.d:.0e} | {c.dropout:.0%} | {c.degree} / {c.threshold} "
             f"| {c.contributors} | {c.round_s:.3f} | {c.client_s:.3f} | {c.server_s:.3f} "
@@ -273,23 +289,9 @@ def table(cases: list[Case], flower: bool) -> str:
             f"| {c.round_s / (c.floor_s + c.auth_s):.2f} | {c.mask_gb:.2f} "
             f"| {c.plain_s * 1e3:.2f} | {c.ingest_gbps:.2f} | {c.kernel_gbps:.1f} "
             f"| {c.numpy_add_gbps:.1f} | {c.kernel_gbps / c.numpy_add_gbps:.0%} "
-            f"| {c.peak_mib:.0f} ({c.inputs_mib:.0f}) | {c.max_error:.1e} / {c.error_bound:.1e} |"
+            f"| {c.peak_mib:.0f} ({c.inputs_mib:.0f}) | {c.max_error:.1e} / {c.error_bound:.1e} "
+            f"| {flower} |"
         )
-    if flower:
-        lines += [
-            "",
-            "| n | drop | k / t | Flower Shamir s | ours s | speed-up |",
-            "|---|---|---|---|---|---|",
-        ]
-        seen: set[tuple[int, float]] = set()
-        for c in cases:
-            if (c.n, c.dropout) in seen:
-                continue
-            seen.add((c.n, c.dropout))
-            lines.append(
-                f"| {c.n} | {c.dropout:.0%} | {c.degree} / {c.threshold} | {c.flower_s:.3f} "
-                f"| {c.ours_shamir_s:.4f} | {c.flower_s / c.ours_shamir_s:.0f}x |"
-            )
     return "\n".join(lines)
 
 
@@ -303,14 +305,18 @@ def machine() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[10, 50, 100, 500])
     parser.add_argument("--d", type=float, nargs="+", default=[1e4, 1e5, 1e6])
     parser.add_argument("--dropout", type=float, nargs="+", default=[0.0, 0.1, 0.3])
+    parser.add_argument("--neighbours", type=int, help="k for every case (default: planned)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument(
         "--quick", action="store_true", help="n 10 50 100, d 1e4 1e5 1e6, dropout 0 and 30%%"
     )
-    parser.add_argument("--flower", action="store_true", help="also time Flower's Shamir")
+    parser.add_argument("--flower-python", help="a Python with flwr[simulation] 1.42")
+    parser.add_argument("--flower-max-n", type=int, default=100)
+    parser.add_argument("--flower-timeout", type=float, default=1800.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if args.quick:
@@ -322,18 +328,25 @@ def main() -> None:
     for n in args.n:
         for dropout in args.dropout:
             for d in args.d:
-                case = run_isolated(Case(n=n, d=int(d), dropout=dropout), args.flower)
+                case = Case(n=n, d=int(d), dropout=dropout, workers=args.workers)
+                case = run_isolated(case, args.neighbours)
                 cases.append(case)
-                print(table([case], flower=False).splitlines()[-1], flush=True)
+                print(table([case]).splitlines()[-1], flush=True)
+    if args.flower_python:
+        run_flower(args.flower_python, cases, args.flower_max_n, args.flower_timeout)
     aes = float(np.median([c.aes_gbps for c in cases]))
+    k = f"k = {args.neighbours} for every case" if args.neighbours else "k planned per case"
     text = "\n".join(
         [
             f"# {header}",
             "",
-            f"AES-256-CTR (expand, reused 16 MiB buffer): {aes:.2f} GB/s (median over cases). "
-            f"Total bench time {time.perf_counter() - started:.0f} s.",
+            "    .venv/bin/python bench/secagg_round.py " + " ".join(sys.argv[1:]),
             "",
-            table(cases, args.flower),
+            f"{k}; clients of a stage in {args.workers} thread(s); AES-256-CTR with "
+            f"{args.workers} thread(s) (expand, reused 16 MiB buffers): {aes:.2f} GB/s "
+            f"(median over cases). Total bench time {time.perf_counter() - started:.0f} s.",
+            "",
+            table(cases),
             "",
         ]
     )

@@ -111,7 +111,7 @@ def server(tmp_path: Path) -> Iterator[CoordinatorProcess]:
 def test_publisher_rejects_every_bad_update(server: CoordinatorProcess, tmp_path: Path) -> None:
     rounds = len(FORGERIES) + 1
     spec = demo_spec(trainers=3, rounds=rounds, epochs=1).model_copy(
-        update={"min_trainers_per_round": 3}
+        update={"min_trainers_per_round": 3, "aggregation_mode": "publisher"}
     )
     devices = synthetic(1.0, 1.0, num_devices=2, seed=3)
     reports: list[RoundReport] = []

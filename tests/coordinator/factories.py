@@ -30,6 +30,7 @@ def spec_json(**overrides: Any) -> dict[str, Any]:
         "round_deadline_seconds": 60.0,
         "on_round_shortfall": "retry",
         "max_round_retries": 1,
+        "aggregation_mode": "publisher",  # these tests drive sealed updates by hand
     }
     spec.update(overrides)
     return spec

@@ -12,7 +12,19 @@ from sqlalchemy import inspect
 from califusion.coordinator.db import Base, make_engine, upgrade_database
 from califusion.coordinator.db.migrate import alembic_config
 
-TABLES = {"principals", "jobs", "members", "rounds", "updates", "nonces", "alembic_version"}
+TABLES = {
+    "principals",
+    "jobs",
+    "members",
+    "rounds",
+    "updates",
+    "nonces",
+    "secagg_sessions",
+    "secagg_events",
+    "model_offers",
+    "model_grants",
+    "alembic_version",
+}
 
 
 def _diff(url: str) -> list[Any]:

@@ -59,6 +59,8 @@ def test_python_dash_m_serves_signed_requests(tmp_path: Path) -> None:
         f"sqlite:///{tmp_path / 'c.db'}",
         "--blob-dir",
         str(tmp_path / "blobs"),
+        "--home",
+        str(tmp_path),
     ]
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})

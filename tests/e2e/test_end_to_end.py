@@ -91,7 +91,11 @@ def closing() -> Iterator[ExitStack]:
 
 def test_three_rounds_three_trainers(coordinator: CoordinatorProcess, closing: ExitStack) -> None:
     spec = demo_spec(trainers=3, rounds=3, epochs=2).model_copy(
-        update={"round_deadline_seconds": 60.0, "min_trainers_per_round": 3}
+        update={
+            "round_deadline_seconds": 60.0,
+            "min_trainers_per_round": 3,
+            "aggregation_mode": "publisher",  # secure and blind: test_secure_end_to_end.py
+        }
     )
     trainer_data, validation = _data(seed=7)
     publisher_identity = Identity.generate()

@@ -38,6 +38,14 @@ from califusion.protocol import (
     UpdateInfo,
     WrappedKey,
 )
+from califusion.protocol.access import AccessKey, GrantAccess, GrantInfo, ModelOffer, OfferModel
+from califusion.protocol.secagg import (
+    CoordinatorInfo,
+    PostSecAggMessage,
+    SecAggEvidence,
+    SecAggInbox,
+    SecAggSession,
+)
 
 M = TypeVar("M", bound=BaseModel)
 _RETRIES = 4
@@ -193,6 +201,49 @@ class CoordinatorClient:
     def publish_result(self, job_id: str, number: int, result: PublishResult) -> JobInfo:
         path = f"/v1/jobs/{job_id}/rounds/{number}/result"
         return JobInfo.model_validate(self._json("POST", path, result))
+
+    # ---- model access ---------------------------------------------------------------------
+
+    def offer_model(self, job_id: str, model: str) -> ModelOffer:
+        path = f"/v1/jobs/{job_id}/access/offer"
+        return ModelOffer.model_validate(self._json("POST", path, OfferModel(model=model)))
+
+    def model_offer(self, job_id: str) -> ModelOffer:
+        return self._get(ModelOffer, f"/v1/jobs/{job_id}/access/offer")
+
+    def grant_access(self, job_id: str, grants: GrantAccess) -> list[GrantInfo]:
+        adapter = TypeAdapter(list[GrantInfo])
+        return adapter.validate_python(
+            self._json("POST", f"/v1/jobs/{job_id}/access/grants", grants)
+        )
+
+    def access_grants(self, job_id: str) -> list[GrantInfo]:
+        adapter = TypeAdapter(list[GrantInfo])
+        return adapter.validate_python(self._json("GET", f"/v1/jobs/{job_id}/access/grants"))
+
+    def access_key(self, job_id: str) -> AccessKey:
+        return self._get(AccessKey, f"/v1/jobs/{job_id}/access/key")
+
+    # ---- secure aggregation ---------------------------------------------------------------
+
+    def coordinator_info(self) -> CoordinatorInfo:
+        return self._get(CoordinatorInfo, "/v1/coordinator")
+
+    def secagg_session(self, job_id: str, number: int) -> SecAggSession:
+        return self._get(SecAggSession, f"/v1/jobs/{job_id}/rounds/{number}/secagg")
+
+    def secagg_post(self, job_id: str, number: int, attempt: int, message: bytes) -> SecAggInbox:
+        """Post one protocol message (``fl.secagg.wire`` bytes); the caller's inbox after it."""
+        path = f"/v1/jobs/{job_id}/rounds/{number}/secagg/messages"
+        payload = PostSecAggMessage(attempt=attempt, message=b64e(message))
+        return SecAggInbox.model_validate(self._json("POST", path, payload))
+
+    def secagg_inbox(self, job_id: str, number: int, attempt: int) -> SecAggInbox:
+        path = f"/v1/jobs/{job_id}/rounds/{number}/secagg/inbox"
+        return SecAggInbox.model_validate(self._json("GET", path, params={"attempt": str(attempt)}))
+
+    def secagg_evidence(self, job_id: str, number: int) -> SecAggEvidence:
+        return self._get(SecAggEvidence, f"/v1/jobs/{job_id}/rounds/{number}/secagg/evidence")
 
 
 def _error_of(response: httpx.Response) -> CaliFusionError:

@@ -4,7 +4,8 @@ In publisher-aggregated mode each trainer seals its update to the publisher's ag
 this agent opens the updates, checks every one (shape, dtype, NaN/inf, sample count), combines
 them with the job's server strategy, evaluates on the publisher's validation set if it has
 one, and publishes the next global model encrypted under the job key. The coordinator only
-ever relays ciphertext.
+ever relays ciphertext. In secure and blind mode it sees no update at all: it turns the
+coordinator's secure sum into the next model instead (``secure_publisher.py``).
 
 Local state (``state_dir/jobs/<job_id>/``): the job key sealed to the publisher's own agreement
 key, and the strategy's state after each round as safetensors (never pickle).
@@ -30,7 +31,15 @@ from califusion.agent.contexts import (
     own_key_context,
     update_context,
 )
-from califusion.core.errors import CaliFusionError, InvalidInput, NotFound, WeightsError
+from califusion.agent.payments import PublisherPayments
+from califusion.agent.secure_publisher import aggregate_securely
+from califusion.core.errors import (
+    CaliFusionError,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+    WeightsError,
+)
 from califusion.crypto import envelope, symmetric
 from califusion.crypto.encoding import b64d, b64e
 from califusion.fl import Strategy, strategy_for
@@ -71,6 +80,9 @@ class PublisherAgent:
     admission: AdmissionDecider = field(default_factory=AdmitAll)
     validation: Dataset | None = None
     on_round: Callable[[RoundReport], None] | None = None
+    # Escrow side (agent/payments.py): funds on open, signs each round's contributors before
+    # publishing it, closes the escrow if the job ends without completing. None: no money.
+    payments: PublisherPayments | None = None
 
     @property
     def me(self) -> str:
@@ -108,6 +120,8 @@ class PublisherAgent:
         return job
 
     def open(self, job_id: str) -> JobInfo:
+        if self.payments is not None:  # the reward pool goes into escrow before the job opens
+            self.payments.fund(self.client.job(job_id))
         return self.client.transition(job_id, "open")
 
     def start(self, job_id: str) -> JobInfo:
@@ -115,7 +129,10 @@ class PublisherAgent:
         return self.client.transition(job_id, "start")
 
     def cancel(self, job_id: str) -> JobInfo:
-        return self.client.transition(job_id, "cancel")
+        job = self.client.transition(job_id, "cancel")
+        if self.payments is not None:
+            self.payments.settle_up(job, lambda: self.client.rounds(job_id))
+        return job
 
     def admit_pending(self, job_id: str) -> JobInfo:
         """Wrap the job key to every pending trainer the admission decider accepts."""
@@ -169,6 +186,8 @@ class PublisherAgent:
 
     def aggregate(self, job: JobInfo, rnd: RoundInfo) -> RoundReport:
         """Open, check and combine one round's updates; publish the next model."""
+        if job.spec.aggregation_mode != "publisher":
+            return aggregate_securely(self, job, rnd)
         spec = job.spec
         global_weights = self.model(job.job_id, rnd.model, rnd.number - 1, spec)
         accepted: list[tuple[str, Weights, int, float]] = []
@@ -208,6 +227,8 @@ class PublisherAgent:
         sealed = symmetric.encrypt(self.job_key(job.job_id), plain_model, model_context(rnd.number))
         digest = self.client.put_blob(sealed).digest
         contributors = [t for t, _, _, _ in accepted]
+        if self.payments is not None:  # provable in escrow before the next round can start
+            self.payments.round_closed(job, rnd.number, {t: n for t, _, n, _ in accepted})
         self.client.publish_result(
             job.job_id,
             rnd.number,
@@ -240,6 +261,8 @@ class PublisherAgent:
     def step(self, job_id: str) -> JobInfo:
         """Do whatever the job needs from its publisher right now."""
         job = self.client.job(job_id)
+        if self.payments is not None:  # rounds the escrow lacks; a job that ended unfinished
+            self.payments.settle_up(job, lambda: self.client.rounds(job_id))
         if job.state in {JobState.OPEN, JobState.TRAINING}:
             job = self.admit_pending(job_id)
         if job.state == JobState.TRAINING and self._aggregate_if_due(job) is not None:
@@ -271,11 +294,16 @@ class PublisherAgent:
         last_read = 0.0
         for elapsed in poll(interval, timeout):
             if job.state in TERMINAL:
+                if self.payments is not None:
+                    self.payments.settle_up(job, lambda: self.client.rounds(job_id))
                 return job
-            aggregated = job.state == JobState.TRAINING and self._aggregate_if_due(job)
-            if aggregated or job.state != JobState.TRAINING or elapsed - last_read >= refresh:
-                job = self.step(job_id)
-                last_read = elapsed
+            try:
+                aggregated = job.state == JobState.TRAINING and self._aggregate_if_due(job)
+                if aggregated or job.state != JobState.TRAINING or elapsed - last_read >= refresh:
+                    job = self.step(job_id)
+                    last_read = elapsed
+            except Unavailable as exc:  # a coordinator restarting: its state is in its database
+                log.warning("coordinator unreachable; polling on", extra={"why": str(exc)})
         return job
 
     def results(self, job_id: str) -> tuple[JobInfo, Weights]:

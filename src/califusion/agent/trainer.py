@@ -4,6 +4,8 @@ Per round it fetches the global model (ciphertext under the job key), decrypts i
 the job's declarative spec (FedAvg or FedProx local updates; no publisher code runs here), and
 seals the new weights with its sample count to the aggregator's agreement key. Only the
 aggregator can open it: not the coordinator, not the other trainers (who all hold the job key).
+In secure and blind mode it instead takes part in the round's secure aggregation
+(``secure_trainer.py``), so nobody sees its update at all.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import numpy as np
 
 from califusion.agent.client import CoordinatorClient, poll
 from califusion.agent.contexts import job_key_context, model_context, update_context
-from califusion.core.errors import Conflict, PermissionDenied
+from califusion.agent.payments import TrainerPayments
+from califusion.agent.secure_trainer import secure_train_round
+from califusion.core.errors import Conflict, PermissionDenied, Unavailable
 from califusion.crypto import envelope, symmetric
 from califusion.crypto.encoding import b64d
 from califusion.ml import from_safetensors, to_safetensors, train_local
@@ -45,6 +49,9 @@ class TrainerAgent:
     seed: int = 0
     epochs_for_round: Callable[[int], int | None] = field(default=lambda _n: None)
     on_round: Callable[[TrainingReport], None] | None = None
+    # Escrow side (agent/payments.py): stakes before joining, and trains a round only once the
+    # escrow can prove the earlier ones. None: a job without money.
+    payments: TrainerPayments | None = None
     _job_key: dict[str, bytes] = field(default_factory=dict)
     _done: set[tuple[str, int, int]] = field(default_factory=set)
 
@@ -60,6 +67,8 @@ class TrainerAgent:
         return self.client.identity.principal.to_text()
 
     def join(self, job_id: str) -> JobInfo:
+        if self.payments is not None:  # checks the escrow's terms and funding, then stakes
+            self.payments.stake(self.client.job(job_id))
         return self.client.join(job_id, self.data.num_samples)
 
     def membership(self, job: JobInfo) -> MemberState | None:
@@ -81,6 +90,8 @@ class TrainerAgent:
         return self._job_key[job_id]
 
     def train_round(self, job: JobInfo, rnd: RoundInfo, key: bytes) -> TrainingReport:
+        if job.spec.aggregation_mode != "publisher":
+            return secure_train_round(self, job, rnd, key)
         spec = job.spec.model
         sealed_model = self.client.get_blob(rnd.model)
         plain = symmetric.decrypt(key, sealed_model, model_context(rnd.number - 1))
@@ -129,6 +140,8 @@ class TrainerAgent:
         rnd = self.client.current_round(job.job_id)
         marker = (job.job_id, rnd.number, rnd.attempt)
         if rnd.state == RoundState.COLLECTING and marker not in self._done:
+            if self.payments is not None and not self.payments.may_train(job, rnd):
+                return rnd  # the publisher has not yet signed the earlier rounds into escrow
             self.train_round(job, rnd, key)
             self._done.add(marker)
         return rnd
@@ -157,12 +170,15 @@ class TrainerAgent:
         for elapsed in poll(interval, timeout):
             if job.state in TERMINAL or self.membership(job) == MemberState.REJECTED:
                 return job
-            rnd = self._maybe_train(job)
-            job_may_have_ended = rnd is None or (
-                rnd.state == RoundState.FAILED
-                or (rnd.state == RoundState.CLOSED and rnd.number >= job.spec.rounds)
-            )
-            if job_may_have_ended or elapsed - last_read >= refresh:
-                job = self.client.job(job_id)
-                last_read = elapsed
+            try:
+                rnd = self._maybe_train(job)
+                job_may_have_ended = rnd is None or (
+                    rnd.state == RoundState.FAILED
+                    or (rnd.state == RoundState.CLOSED and rnd.number >= job.spec.rounds)
+                )
+                if job_may_have_ended or elapsed - last_read >= refresh:
+                    job = self.client.job(job_id)
+                    last_read = elapsed
+            except Unavailable as exc:  # a coordinator restarting: its state is in its database
+                log.warning("coordinator unreachable; polling on", extra={"why": str(exc)})
         return job

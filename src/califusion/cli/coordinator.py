@@ -29,6 +29,7 @@ def serve(
     home = califusion_home() / "coordinator"
     home.mkdir(parents=True, exist_ok=True)
     settings = CoordinatorSettings(
+        home=home,  # its key (coordinator-identity.pem) is made here on first start
         host=host,
         port=port,
         database_url=database_url or f"sqlite:///{home / 'coordinator.db'}",

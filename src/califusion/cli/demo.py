@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,22 +24,34 @@ from califusion.agent.client import CoordinatorClient
 from califusion.agent.publisher import PublisherAgent
 from califusion.agent.trainer import TrainerAgent
 from califusion.cli.common import console, friendly_errors
+from califusion.cli.demo_money import CFT, DemoBank, balances_table, escrow_row, snapshot
 from califusion.cli.jobs import rounds_table, run_with_progress
 from califusion.cli.localserver import CoordinatorProcess
 from califusion.cli.report import write_report
 from califusion.core.errors import Unavailable
 from califusion.crypto.identity import Identity
 from califusion.crypto.keystore import save_keystore
+from califusion.crypto.principal import Account, Principal
+from califusion.ml import evaluate
 from califusion.ml.data import Dataset, load_dataset, write_csv, write_npz, write_parquet
 from califusion.ml.partition import synthetic, train_test_split_per_device
 from califusion.ml.spec import Column, DataSchema, LabelSpec, ModelSpec
-from califusion.protocol import JobSpec, JobState, MemberState
+from califusion.protocol import AggregationMode, JobSpec, JobState, MemberState
+from califusion.protocol.payout import format_tokens as cft
 
 N_FEATURES = 60
 N_CLASSES = 10
 
 
-def demo_spec(trainers: int, rounds: int, epochs: int) -> JobSpec:
+class Mode(StrEnum):
+    """How the demo's rounds are aggregated (``JobSpec.aggregation_mode``)."""
+
+    SECURE = "secure"
+    BLIND = "blind"
+    PUBLISHER = "publisher"
+
+
+def demo_spec(trainers: int, rounds: int, epochs: int, mode: AggregationMode = "secure") -> JobSpec:
     schema = DataSchema(
         features=[Column(name=f"x{i}", dtype="float32") for i in range(N_FEATURES)],
         label=LabelSpec(name="label", dtype="int64", n_classes=N_CLASSES),
@@ -68,8 +81,10 @@ def demo_spec(trainers: int, rounds: int, epochs: int) -> JobSpec:
         trainers_wanted=trainers,
         min_trainers_per_round=max(1, (trainers * 7) // 10),
         round_deadline_seconds=60,
+        aggregation_mode=mode,
         reward_pool=1_000_000_000,
         stake=10_000_000,
+        price=200_000_000,
     )
 
 
@@ -107,6 +122,9 @@ def demo(
     rounds: Annotated[int, typer.Option(min=1, max=500)] = 30,
     epochs: Annotated[int, typer.Option(min=1, max=50)] = 5,
     seed: Annotated[int, typer.Option()] = 1,
+    mode: Annotated[
+        Mode, typer.Option(help="secure: SecAgg+; blind: SecAgg+ with padded sums; publisher.")
+    ] = Mode.SECURE,
 ) -> None:
     """Run a federated job end to end: coordinator, publisher, trainers, report."""
     started = time.monotonic()
@@ -114,20 +132,36 @@ def demo(
     run_dir = (out / f"run-{stamp}-{secrets.token_hex(3)}").resolve()
     (run_dir / "data").mkdir(parents=True)
     (run_dir / "keys").mkdir()
-    spec = demo_spec(trainers, rounds, epochs)
+    spec = demo_spec(trainers, rounds, epochs, mode.value)
     console.rule(f"[bold]CaliFusion demo[/] · {run_dir}")
 
     passphrase = secrets.token_urlsafe(18)
+    bank = DemoBank(run_dir, passphrase)  # the ledger, its operator and escrow executor
     server = CoordinatorProcess(
         database_url=f"sqlite:///{run_dir / 'coordinator.db'}",
         blob_dir=run_dir / "blobs",
         log_path=run_dir / "coordinator.log",
+        ledger_database_url=bank.url,  # it reads funding and stakes there, and moves nothing
     )
-    with server:
+    with server, bank.serving() as ledger_url:  # agents pay over the ledger's HTTP API
         console.print(f"coordinator up at {server.url} (SQLite, blobs in {server.blob_dir})")
         publisher_id = _identity(run_dir, "publisher", passphrase)
         trainer_ids = [_identity(run_dir, f"trainer-{i:02d}", passphrase) for i in range(trainers)]
-        console.print(f"{1 + trainers} identities with encrypted keystores in {run_dir / 'keys'}")
+        buyer_id = _identity(run_dir, "buyer", passphrase)
+        console.print(f"{2 + trainers} identities with encrypted keystores in {run_dir / 'keys'}")
+        parties: list[tuple[str, Principal | Account]] = [
+            ("publisher", publisher_id.principal),
+            *[(f"trainer-{i:02d}", t.principal) for i, t in enumerate(trainer_ids)],
+            ("buyer", buyer_id.principal),
+        ]
+        bank.mint(publisher_id.principal, spec.reward_pool + CFT)
+        for identity in trainer_ids:
+            bank.mint(identity.principal, CFT)
+        bank.mint(buyer_id.principal, (spec.price or 0) + CFT)
+        console.print(
+            f"ledger at {ledger_url}/ledger/v1 ({bank.url}): minted to the publisher, the "
+            "trainers and a buyer"
+        )
         data_paths, validation = _write_partitions(run_dir, trainers, seed, spec.data_schema)
         console.print(
             f"Synthetic(1,1) data: {trainers} local files (CSV, Parquet, NPZ), "
@@ -136,21 +170,37 @@ def demo(
 
         pub_client = CoordinatorClient(server.url, publisher_id)
         pub_client.register("publisher")
-        publisher = PublisherAgent(pub_client, run_dir / "publisher", validation=validation)
+        publisher = PublisherAgent(
+            pub_client,
+            run_dir / "publisher",
+            validation=validation,
+            admission=bank.stake_decider(),  # the job key only to trainers whose stake is seen
+            payments=bank.publisher_payments(publisher_id),
+        )
         job = publisher.create_job(spec)
-        job = publisher.open(job.job_id)
-        console.print(f"job [bold]{job.job_id}[/] created and opened: {spec.title}")
+        parties.append(escrow_row(job.job_id))
+        before, supply = snapshot(bank, parties), bank.ledger.icrc1_total_supply()
+        job = publisher.open(job.job_id)  # signs the escrow terms and funds the pool first
+        console.print(
+            f"job [bold]{job.job_id}[/] created, {cft(spec.reward_pool)} in escrow, opened: "
+            f"{spec.title}"
+        )
 
         agents = []
         for i, (identity, path) in enumerate(zip(trainer_ids, data_paths, strict=True)):
             client = CoordinatorClient(server.url, identity)
             client.register(f"trainer-{i:02d}")
-            agent = TrainerAgent(client, load_dataset(path, spec.data_schema), seed=seed * 1000 + i)
-            agent.join(job.job_id)
+            agent = TrainerAgent(
+                client,
+                load_dataset(path, spec.data_schema),
+                seed=seed * 1000 + i,
+                payments=bank.trainer_payments(identity, i),
+            )
+            agent.join(job.job_id)  # stakes first (approve + collect, or a memo'd transfer)
             agents.append(agent)
         job = publisher.admit_pending(job.job_id)
         admitted = sum(1 for m in job.members if m.state == MemberState.ADMITTED)
-        console.print(f"{admitted} trainers joined and received the job key")
+        console.print(f"{admitted} trainers staked {cft(spec.stake)}, joined, got the job key")
 
         errors: list[BaseException] = []
 
@@ -171,6 +221,25 @@ def demo(
             raise Unavailable(f"a trainer failed: {errors[0]!r}")
         rounds_info = pub_client.rounds(job.job_id)
         report = write_report(run_dir / "report.html", final, rounds_info)
+        if final.state == JobState.COMPLETED:
+            settled = bank.executor.run_due()  # rewards, stake refunds (or slashes): by the rule
+            console.print(f"escrow settled {job.job_id}: {len(settled)} payments")
+            buyer_client = CoordinatorClient(server.url, buyer_id)
+            block, bought = bank.sell_to(publisher, buyer_client, job.job_id)
+            sale = bank.executor.run_due()  # the proceeds, split publisher / trainers
+            bought_accuracy = evaluate(spec.model, bought, validation.x, validation.y).accuracy
+            console.print(
+                f"buyer paid {cft(spec.price or 0)} (block {block}), got the model key, "
+                f"decrypted the model (validation accuracy {bought_accuracy:.2%}); "
+                f"{len(sale)} proceeds payments"
+            )
+            after = snapshot(bank, parties)
+            console.print(balances_table(parties, before, after))
+            burnt = supply - bank.ledger.icrc1_total_supply()
+            moved = sum(after.values()) - sum(before.values())
+            console.print(f"ledger fees burnt {cft(burnt)}; all balances together {cft(moved)}")
+            buyer_client.close()
+    bank.close()
     if final.state != JobState.COMPLETED:
         raise Unavailable(f"job ended {final.state.value}: {final.state_reason}")
     console.print(rounds_table(rounds_info[-5:]))

@@ -23,7 +23,9 @@ from califusion.cli.common import (
     friendly_errors,
     unlock,
 )
+from califusion.cli.verify import rounds_to_verify, verify_rounds
 from califusion.core.errors import InvalidInput
+from califusion.crypto.encoding import b64d
 from califusion.crypto.identity import Identity
 from califusion.ml import to_safetensors
 from califusion.ml.data import Dataset, load_dataset
@@ -214,6 +216,31 @@ def rounds_table(rounds: list[RoundInfo]) -> Table:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+@app.command()
+@friendly_errors
+def verify(
+    job_id: str,
+    round_number: Annotated[
+        int | None, typer.Option("--round", help="Only this round (default: every finished one).")
+    ] = None,
+    coordinator_key: Annotated[
+        str | None,
+        typer.Option(help="Pin the coordinator's signing key (base64url) instead of asking it."),
+    ] = None,
+    coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
+    keystore: KeystoreOpt = None,
+    passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
+) -> None:
+    """Check that each securely aggregated round's result is the sum of its committed inputs."""
+    pinned = b64d(coordinator_key) if coordinator_key else None
+    with connect(coordinator, unlock(keystore, passphrase_env)) as client:
+        numbers = rounds_to_verify(client, job_id, round_number)
+        table, checked = verify_rounds(client, job_id, numbers, pinned)
+    console.print(table)
+    if not all(c.ok for c in checked):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -29,6 +29,7 @@ class CoordinatorProcess:
     log_path: Path
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    ledger_database_url: str | None = None  # check stakes and funding against this ledger
 
     @property
     def url(self) -> str:
@@ -48,7 +49,11 @@ class CoordinatorProcess:
             self.database_url,
             "--blob-dir",
             str(self.blob_dir),
+            "--home",  # where its key is made: beside its blobs, not in the user's home
+            str(self.blob_dir.parent),
         ]
+        if self.ledger_database_url is not None:
+            command += ["--ledger-database-url", self.ledger_database_url]
         self.process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
             command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ}
         )

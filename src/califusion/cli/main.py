@@ -6,7 +6,8 @@ import logging
 
 import typer
 
-from califusion.cli import coordinator, data, demo, identity, jobs, trainer, ui
+from califusion.cli import coordinator, data, demo, identity, jobs, model, trainer, ui, wallet
+from califusion.cli import ledger as ledger_cli
 
 app = typer.Typer(
     help="CaliFusion: confidential federated learning with escrowed payments.",
@@ -18,6 +19,9 @@ app.add_typer(coordinator.app, name="coordinator")
 app.add_typer(jobs.app, name="job")
 app.add_typer(trainer.app, name="trainer")
 app.add_typer(data.app, name="data")
+app.add_typer(model.app, name="model")
+app.add_typer(ledger_cli.app, name="ledger")
+app.add_typer(wallet.app, name="wallet")
 app.command("demo")(demo.demo)
 app.command("ui")(ui.ui)
 

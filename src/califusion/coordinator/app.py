@@ -15,18 +15,24 @@ from collections.abc import AsyncIterator
 import anyio.to_thread
 from fastapi import FastAPI
 
-from califusion.coordinator.admission import AdmissionPolicy, OpenAdmission
+from califusion.coordinator.admission import AdmissionPolicy, OpenAdmission, StakeAdmission
 from califusion.coordinator.db.engine import Database
 from califusion.coordinator.db.migrate import upgrade_engine
 from califusion.coordinator.deps import Coordinator
+from califusion.coordinator.identity import load_or_create
 from califusion.coordinator.limits import BodyLimitMiddleware
 from califusion.coordinator.problems import install_problem_handlers
 from califusion.coordinator.routes import ROUTERS
 from califusion.coordinator.services import JobService, PrincipalService, RoundService
+from califusion.coordinator.services.secagg import SecAggService
 from califusion.core.clock import Clock, SystemClock
 from califusion.core.settings import CoordinatorSettings
-from califusion.storage.blobs import BlobStore
-from califusion.storage.local import LocalBlobStore
+from califusion.ledger.escrow_api import open_escrow_reader
+from califusion.ledger.http_auth import SignedCallers
+from califusion.ledger.http_routes import ledger_router
+from califusion.ledger.service import Ledger
+from califusion.ledger.setup import ledger_for_coordinator
+from califusion.storage import BlobStore, open_blob_store
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +44,22 @@ def build_coordinator(
     admission: AdmissionPolicy | None = None,
     blobs: BlobStore | None = None,
 ) -> Coordinator:
-    """Wire the services (no I/O beyond creating the blob folder; the engine connects lazily)."""
+    """Wire the services (no I/O beyond creating the blob folder or bucket and loading — on
+    first start, creating — the coordinator's key; the engine connects lazily)."""
     clock = clock if clock is not None else SystemClock()
     db = Database(settings.database_url)
-    blobs = blobs if blobs is not None else LocalBlobStore(settings.blob_dir)
+    if blobs is None:
+        secret = settings.s3_secret_key
+        blobs = open_blob_store(
+            blob_dir=settings.blob_dir,
+            blob_url=settings.blob_url,
+            access_key=settings.s3_access_key,
+            secret_key=secret.get_secret_value() if secret is not None else None,
+        )
+    passphrase = settings.identity_passphrase
+    identity = load_or_create(
+        settings.identity_file, passphrase.get_secret_value() if passphrase else None
+    )
     return Coordinator(
         settings=settings,
         clock=clock,
@@ -52,16 +70,24 @@ def build_coordinator(
             db,
             clock,
             blobs,
-            admission if admission is not None else OpenAdmission(),
+            admission if admission is not None else _default_admission(settings),
             max_wrapped_key_bytes=settings.max_wrapped_key_bytes,
         ),
         rounds=RoundService(db, clock, blobs),
+        secagg=SecAggService(db, clock, blobs, identity),
     )
+
+
+def _default_admission(settings: CoordinatorSettings) -> AdmissionPolicy:
+    """Stakes and funding checked against the ledger's escrow when a ledger is configured."""
+    if settings.ledger_database_url is None:
+        return OpenAdmission()
+    return StakeAdmission(open_escrow_reader(settings.ledger_database_url))
 
 
 def tick(coordinator: Coordinator) -> None:
     """One pass of background work: apply passed deadlines, forget expired nonces."""
-    changed = coordinator.rounds.tick()
+    changed = coordinator.secagg.tick() + coordinator.rounds.tick()
     pruned = coordinator.principals.prune_nonces()
     if changed or pruned:
         log.info("tick", extra={"jobs_advanced": changed, "nonces_pruned": pruned})
@@ -89,10 +115,15 @@ def create_app(
     clock: Clock | None = None,
     admission: AdmissionPolicy | None = None,
     blobs: BlobStore | None = None,
+    ledger: Ledger | None = None,
 ) -> FastAPI:
     """A coordinator ASGI app. ``admission`` decides who may join (default: open while there is
-    room); ``blobs`` replaces the local blob store (e.g. an S3 one)."""
+    room); ``blobs`` replaces the store the settings name (``blob_url``, else ``blob_dir``);
+    ``ledger`` is served at /ledger/v1 (default: the one the settings name, if any)."""
     coordinator = build_coordinator(settings, clock=clock, admission=admission, blobs=blobs)
+    own_ledger = ledger is None
+    if ledger is None:
+        ledger = ledger_for_coordinator(settings, coordinator.clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -103,7 +134,7 @@ def create_app(
             "coordinator started",
             extra={
                 "backend": coordinator.db.engine.dialect.name,
-                "blob_dir": str(settings.blob_dir),
+                "blobs": settings.blob_url or str(settings.blob_dir),
             },
         )
         try:
@@ -112,6 +143,8 @@ def create_app(
             stopping.set()
             await ticker
             coordinator.db.dispose()
+            if own_ledger and ledger is not None:
+                ledger.close()
             log.info("coordinator stopped")
 
     app = FastAPI(
@@ -129,6 +162,12 @@ def create_app(
     )
     for router in ROUTERS:
         app.include_router(router)
+    if ledger is not None:
+        app.state.ledger = ledger
+        callers = SignedCallers(
+            coordinator.principals.nonces, coordinator.clock, window_s=settings.request_window_s
+        )
+        app.include_router(ledger_router(ledger, callers))
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from califusion.coordinator.db.engine import Database
 from califusion.coordinator.limits import BODY_SCOPE_KEY
 from califusion.coordinator.services import JobService, PrincipalService, RoundService
+from califusion.coordinator.services.secagg import SecAggService
 from califusion.core.clock import Clock
 from califusion.core.settings import CoordinatorSettings
 from califusion.crypto.signing import SignedRequest, parse_signed_headers
@@ -27,6 +28,7 @@ class Coordinator:
     principals: PrincipalService
     jobs: JobService
     rounds: RoundService
+    secagg: SecAggService
 
 
 def get_coordinator(request: Request) -> Coordinator:
@@ -81,6 +83,10 @@ def get_blobs(coordinator: CoordinatorDep) -> BlobStore:
     return coordinator.blobs
 
 
+def get_secagg(coordinator: CoordinatorDep) -> SecAggService:
+    return coordinator.secagg
+
+
 Caller = Annotated[str, Depends(get_caller)]
 SignedHeaders = Annotated[SignedRequest, Depends(require_signed_headers)]
 Body = Annotated[bytes, Depends(raw_body)]
@@ -88,3 +94,4 @@ Principals = Annotated[PrincipalService, Depends(get_principals)]
 Jobs = Annotated[JobService, Depends(get_jobs)]
 Rounds = Annotated[RoundService, Depends(get_rounds)]
 Blobs = Annotated[BlobStore, Depends(get_blobs)]
+SecAgg = Annotated[SecAggService, Depends(get_secagg)]

@@ -144,6 +144,14 @@ def advance_round(job_state: JobState, rnd: RoundStatus, spec: JobSpec, now: flo
     """Apply the round deadline. Idempotent: applying it again to its result changes nothing."""
     if not is_due(job_state, rnd, now):
         return Progress(rnd, job_state)
+    return close_collection(job_state, rnd, spec, now)
+
+
+def close_collection(job_state: JobState, rnd: RoundStatus, spec: JobSpec, now: float) -> Progress:
+    """Stop collecting updates: aggregate if enough arrived, else retry or fail the round.
+
+    The deadline applies it; so does a secure-aggregation session that finished (its
+    contributors are the round's updates) or aborted (no updates)."""
     needed = spec.min_trainers_per_round
     if rnd.updates >= needed:
         return Progress(replace(rnd, state=RoundState.AGGREGATING), job_state)

@@ -58,6 +58,12 @@ def parse_args(argv: Sequence[str] | None = None) -> CoordinatorSettings:
     parser.add_argument("--home", type=Path, help="default folder for the database and blobs")
     parser.add_argument("--database-url", help="sqlite:///PATH or postgresql+psycopg://...")
     parser.add_argument("--blob-dir", type=Path)
+    parser.add_argument(
+        "--blob-url",
+        help="s3://BUCKET/PREFIX?endpoint=URL&region=R (wins over --blob-dir; credentials from "
+        "CALIFUSION_S3_ACCESS_KEY and CALIFUSION_S3_SECRET_KEY)",
+    )
+    parser.add_argument("--ledger-database-url", help="check stakes and funding in this ledger")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
     overrides: dict[str, Any] = {k: v for k, v in vars(args).items() if v is not None}

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -98,41 +98,93 @@ def expand(
     return out
 
 
+class Hasher(Protocol):
+    """A streaming hash (``hashlib.sha256()``): fed each finished chunk while it is in cache."""
+
+    def update(self, data: Any, /) -> None: ...
+
+
+class MaskStreams:
+    """Several mask streams advanced together over consecutive blocks of one vector.
+
+    ``apply(block)`` adds (or subtracts) the next ``len(block)`` words of every stream to
+    ``block`` in place. :func:`accumulate` is one pass of it over a whole vector; a caller that
+    produces its vector chunk by chunk (a client quantizing its update) masks and hashes each
+    chunk while it is still in cache. ``start_word`` begins every stream that many words in
+    (a multiple of 16 bytes: the CTR counter is set to the block), so two workers can mask
+    two halves of one vector.
+    """
+
+    def __init__(
+        self,
+        add: Sequence[bytes] = (),
+        subtract: Sequence[bytes] = (),
+        *,
+        dtype: npt.DTypeLike = np.uint32,
+        start_word: int = 0,
+    ) -> None:
+        self.dtype = _mask_dtype(dtype)
+        offset = start_word * self.dtype.itemsize
+        if start_word < 0 or offset % 16:
+            raise InvalidInput("mask streams start at a multiple of 16 bytes")
+        counter = (offset // 16).to_bytes(16, "big")
+        self._streams = [(_encryptor(seed, counter), True) for seed in add]
+        self._streams += [(_encryptor(seed, counter), False) for seed in subtract]
+        self._scratch = bytearray(_CHUNK_BYTES + 16)
+        self._words = np.frombuffer(
+            self._scratch, dtype=self.dtype, count=_CHUNK_BYTES // self.dtype.itemsize
+        )
+
+    def __len__(self) -> int:
+        return len(self._streams)
+
+    def apply(self, block: MaskArray) -> None:
+        """Add the streams' next ``len(block)`` words to ``block`` (mod 2^32 or 2^64)."""
+        if block.dtype != self.dtype:
+            raise InvalidInput(f"mask words are {self.dtype}, the block is {block.dtype}")
+        step = self._words.size
+        for low in range(0, block.size, step):
+            part = block[low : low + step]
+            words = self._words[: part.size]
+            zeros = _ZEROS[: part.size * part.itemsize]
+            for encryptor, plus in self._streams:
+                encryptor.update_into(zeros, self._scratch)
+                if plus:
+                    np.add(part, words, out=part)
+                else:
+                    np.subtract(part, words, out=part)
+
+
 def accumulate(
     out: MaskArray,
     add: Sequence[bytes] = (),
     subtract: Sequence[bytes] = (),
+    *,
+    hasher: Hasher | None = None,
 ) -> MaskArray:
     """In place: ``out += sum(expand(s) for s in add) - sum(expand(s) for s in subtract)``.
 
-    Arithmetic wraps modulo 2^32 or 2^64 with ``out``'s dtype. Returns ``out``.
+    Arithmetic wraps modulo 2^32 or 2^64 with ``out``'s dtype. With ``hasher``, each chunk of
+    the result is hashed right after its last mask is added, so hashing the masked vector
+    costs no extra pass over memory (the digest equals hashing the whole result). Returns
+    ``out``.
     """
     _check_target(out)
-    streams = [(_encryptor(seed), True) for seed in add]
-    streams += [(_encryptor(seed), False) for seed in subtract]
-    if not streams or out.size == 0:
-        return out
-    words_per_chunk = _CHUNK_BYTES // out.itemsize
-    scratch = bytearray(_CHUNK_BYTES + 16)
-    keystream = np.frombuffer(scratch, dtype=out.dtype, count=words_per_chunk)
-    for low in range(0, out.size, words_per_chunk):
-        high = min(low + words_per_chunk, out.size)
-        block = out[low:high]
-        words = keystream[: high - low]
-        zeros = _ZEROS[: (high - low) * out.itemsize]
-        for encryptor, plus in streams:
-            encryptor.update_into(zeros, scratch)
-            if plus:
-                np.add(block, words, out=block)
-            else:
-                np.subtract(block, words, out=block)
+    streams = MaskStreams(add, subtract, dtype=out.dtype)
+    step = _CHUNK_BYTES // out.itemsize
+    for low in range(0, out.size, step):
+        block = out[low : low + step]
+        if len(streams):
+            streams.apply(block)
+        if hasher is not None:
+            hasher.update(block)
     return out
 
 
-def _encryptor(seed: bytes) -> CipherContext:
+def _encryptor(seed: bytes, counter: bytes = _INITIAL_COUNTER) -> CipherContext:
     if len(seed) != SEED_BYTES:
         raise InvalidInput(f"a PRG seed is {SEED_BYTES} bytes, got {len(seed)}")
-    cipher = Cipher(algorithms.AES(seed), modes.CTR(_INITIAL_COUNTER))
+    cipher = Cipher(algorithms.AES(seed), modes.CTR(counter))
     return cipher.encryptor()
 
 

@@ -3,11 +3,23 @@
 types        Candid-mirroring call/reply types; Ok(block_index) | Err(error) results
 icrc3        ICRC-3 Value, representation-independent hash, canonical JSON
 blocks       ICRC-1/2 transactions and blocks in the ICRC-3 legacy schema
+block_codec  the same hash and JSON of a block, straight from its fields (the write path's)
 state        pure rules: apply_transfer / apply_approve / apply_transfer_from → Transition
-store        SQLAlchemy store (own engine and tables), one locked transaction per call
+schema       the tables and create_schema, the ledger's only DDL
+store        SQLAlchemy store (own engine and tables): read and write transactions
+sql_read     StoreReader: views, block ranges, an account's blocks, whole-state loads
+sql_write    BatchWriter: one batch of commits in a few multi-row statements
+cache        the state in memory for the single writer, and one batch's view over it
+group_commit GroupCommit: one writer per ledger, pipelined batches, one commit per batch
 service      Ledger: the icrc1_* / icrc2_* / icrc3_* methods, time from an injected clock
 certificate  the tip signed with the ledger's Ed25519 key
 verify       recompute everything from blocks and report every discrepancy
+api          LedgerAPI: the ledger as one caller sees it; EmbeddedLedgerAPI
+http_shapes  JSON shapes mirroring the Candid types (nat as decimal strings)
+http_auth    the caller of an HTTP request is the principal whose key signed it
+http_routes  ledger_router: /ledger/v1/<method>
+setup        open_ledger(url, operator): the operator's account mints, its key signs tips
+amounts      tokens ↔ units, exactly; ledger errors in words
 """
 
 from califusion.ledger.blocks import Block, Op, Transaction

@@ -13,9 +13,10 @@ with the certificate. :func:`verify_tip_certificate` raises; it never returns a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from califusion.core.errors import BadSignature, InvalidInput
 from califusion.ledger.icrc3 import leb128
@@ -39,9 +40,13 @@ def tip_message(last_block_index: int, last_block_hash: bytes) -> bytes:
     return TIP_CERTIFICATE_DOMAIN + leb128(last_block_index) + last_block_hash
 
 
-def sign_tip(
-    key: Ed25519PrivateKey, last_block_index: int, last_block_hash: bytes
-) -> TipCertificate:
+class TipSigner(Protocol):
+    """What signs tips: an :class:`Ed25519PrivateKey` or a :class:`~califusion.crypto.Identity`."""
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+def sign_tip(key: TipSigner, last_block_index: int, last_block_hash: bytes) -> TipCertificate:
     signature = key.sign(tip_message(last_block_index, last_block_hash))
     return TipCertificate(last_block_index, last_block_hash, signature)
 

@@ -52,11 +52,23 @@ blocks_table = Table(
     Column("memo", LargeBinary),
     Column("ts", BigInteger, nullable=False),
     Column("created_at_time", BigInteger),
-    Index("ix_ledger_blocks_from", "from_owner", "from_sub"),
-    Index("ix_ledger_blocks_to", "to_owner", "to_sub"),
-    Index("ix_ledger_blocks_spender", "spender_owner", "spender_sub"),
-    Index("ix_ledger_blocks_memo", "memo"),
 )
+# (account, idx): an account's history is an index range scan per role, newest first. Partial
+# indexes skip the blocks without that role (a mint has no from, most blocks no spender or
+# memo), so an append maintains only the indexes it needs.
+for _name, _columns in (
+    ("from_idx", ("from_owner", "from_sub", "idx")),
+    ("to_idx", ("to_owner", "to_sub", "idx")),
+    ("spender_idx", ("spender_owner", "spender_sub", "idx")),
+    ("memo_idx", ("memo", "idx")),
+):
+    _present = blocks_table.c[_columns[0]].is_not(None)
+    Index(
+        f"ix_ledger_blocks_{_name}",
+        *(blocks_table.c[column] for column in _columns),
+        sqlite_where=_present,
+        postgresql_where=_present,
+    )
 
 balances_table = Table(
     "ledger_balances",
@@ -100,10 +112,28 @@ tip_table = Table(
 )
 
 
+# Indexes of earlier versions, replaced by the (account, idx) ones above.
+_REPLACED_INDEXES = (
+    "ix_ledger_blocks_from",
+    "ix_ledger_blocks_to",
+    "ix_ledger_blocks_spender",
+    "ix_ledger_blocks_memo",
+)
+
+
 def create_schema(engine: Engine) -> None:
-    """Create the ledger tables and the tip row if missing. A migration may replace this."""
+    """Create the ledger tables, their indexes and the tip row where missing.
+
+    Idempotent, and the only DDL of the ledger: an index added to a table that already exists
+    is created too (``create_all`` alone would skip it), and the indexes it replaced dropped.
+    """
     metadata.create_all(engine)
     with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
+        for name in _REPLACED_INDEXES:
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
         if conn.execute(select(tip_table.c.id)).first() is None:
             conn.execute(insert(tip_table).values(id=TIP_ID, length=0, total_supply=0))
 

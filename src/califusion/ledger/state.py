@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from califusion.core.errors import InvalidInput
 from califusion.crypto.principal import Account, Principal
+from califusion.ledger.block_codec import block_hash, transaction_hash
 from califusion.ledger.blocks import Block, Op, Transaction
 from califusion.ledger.model import (
     MAX_TOKENS,
@@ -87,9 +88,10 @@ class _Scratch:
         self.allowances: dict[AllowanceKey, StoredAllowance | None] = {}
 
     def balance(self, account: Account) -> int:
-        if account not in self.balances:
-            self.balances[account] = self.view.balance_of(account)
-        return self.balances[account]
+        balance = self.balances.get(account)
+        if balance is None:
+            balance = self.balances[account] = self.view.balance_of(account)
+        return balance
 
     def debit(self, account: Account, amount: int) -> InsufficientFunds | None:
         balance = self.balance(account)
@@ -141,7 +143,7 @@ def _dedup(
         return Err(TooOld())
     if created > now_ns + config.permitted_drift_ns:
         return Err(CreatedInFuture(now_ns))
-    tx_hash = tx.hash()
+    tx_hash = transaction_hash(tx)
     duplicate_of = view.find_transaction(tx_hash)
     if duplicate_of is not None:
         return Err(Duplicate(duplicate_of))
@@ -156,7 +158,7 @@ def _commit(
     return Commit(
         index=tip.length,
         block=block,
-        block_hash=block.hash(),
+        block_hash=block_hash(block, dedup_hash),
         balances=dict(scratch.balances),
         allowances=dict(scratch.allowances),
         dedup_hash=dedup_hash,

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from califusion.ml.spec import DataSchema, ModelSpec
+from califusion.protocol.payout import PayoutSpec
+from califusion.protocol.secagg import AggregationMode, SecureAggregationSpec
 
 Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 hex of a blob")]
 PrincipalText = Annotated[str, Field(min_length=7, max_length=63, pattern=r"^[a-z2-7-]+$")]
@@ -48,9 +50,16 @@ class JobSpec(_Strict):
     on_round_shortfall: Literal["retry", "fail"] = "retry"
     max_round_retries: int = Field(default=2, ge=0, le=100)
     aggregation: StrategySpec = StrategySpec()
+    aggregation_mode: AggregationMode = Field(
+        default="secure",
+        description="publisher: the publisher's agent opens each update; secure: the "
+        "coordinator sums masked updates (SecAgg+); blind: that sum is also padded",
+    )
+    secure_aggregation: SecureAggregationSpec = SecureAggregationSpec()
     reward_pool: int = Field(default=0, ge=0, description="smallest token units")
     stake: int = Field(default=0, ge=0, description="smallest token units per trainer")
     price: int | None = Field(default=None, ge=0, description="model access price, if sold")
+    payout: PayoutSpec = PayoutSpec()
 
     @model_validator(mode="after")
     def _coherent(self) -> JobSpec:

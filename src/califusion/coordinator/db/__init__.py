@@ -1,5 +1,6 @@
 """The coordinator's database: tables, engines, migrations and repositories."""
 
+from califusion.coordinator.db.access_models import ModelGrantRow, ModelOfferRow
 from califusion.coordinator.db.engine import Database, is_sqlite, make_engine
 from califusion.coordinator.db.migrate import upgrade_database, upgrade_engine
 from califusion.coordinator.db.models import (
@@ -11,15 +12,20 @@ from califusion.coordinator.db.models import (
     RoundRow,
     UpdateRow,
 )
+from califusion.coordinator.db.secagg_models import SecAggEventRow, SecAggSessionRow
 
 __all__ = [
     "Base",
     "Database",
     "JobRow",
     "MemberRow",
+    "ModelGrantRow",
+    "ModelOfferRow",
     "NonceRow",
     "PrincipalRow",
     "RoundRow",
+    "SecAggEventRow",
+    "SecAggSessionRow",
     "UpdateRow",
     "is_sqlite",
     "make_engine",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from califusion.coordinator.db import access_models, secagg_models  # noqa: F401 - registers their tables
 from califusion.coordinator.db.engine import make_engine
 from califusion.coordinator.db.models import Base
 

@@ -6,7 +6,7 @@ import json
 import logging
 import secrets
 
-from califusion.coordinator.admission import AdmissionPolicy, JoinRequest
+from califusion.coordinator.admission import AdmissionPolicy, JoinRequest, OpenRequest
 from califusion.coordinator.db.engine import Database
 from califusion.coordinator.db.models import JobRow, MemberRow, RoundRow
 from califusion.coordinator.db.repositories import JobRepository, PrincipalRepository
@@ -129,7 +129,10 @@ class JobService:
             repo = JobRepository(session)
             job = load_job(repo, job_id, self._clock.now())
             require_publisher(job, caller, f"{action} it")
-            job.state = job_transition(JobState(job.state), action).value
+            target = job_transition(JobState(job.state), action)
+            if action is JobAction.OPEN:  # e.g. the reward pool must be in escrow
+                self._admission.review_open(OpenRequest(job_id, job_spec(job), job.publisher))
+            job.state = target.value
             if action is JobAction.CANCEL:
                 job.state_reason = "cancelled by the publisher"
             bump(job)

@@ -18,7 +18,7 @@ from califusion.coordinator.views import (
     update_info,
 )
 from califusion.core.clock import Clock
-from califusion.core.errors import InvalidInput, NotFound, PermissionDenied
+from califusion.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from califusion.protocol.jobs import (
     JobInfo,
     JobState,
@@ -76,6 +76,13 @@ class RoundService:
             member = repo.member(job_id, caller)
             if member is None or member.state != MemberState.ADMITTED:
                 raise PermissionDenied(f"{caller} is not an admitted trainer of job {job_id}")
+            mode = job_spec(job).aggregation_mode
+            if mode != "publisher":
+                raise Conflict(
+                    f"job {job_id} aggregates in {mode} mode: take part in the round's secure "
+                    f"aggregation at /v1/jobs/{job_id}/rounds/{number}/secagg instead",
+                    aggregation_mode=mode,
+                )
             found = current_round(repo, job)
             row, status = found if found is not None else (None, None)
             already = row is not None and any(

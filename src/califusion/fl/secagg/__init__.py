@@ -6,11 +6,14 @@ unmask (survivors reveal self-mask shares of survivors and key shares of the dro
 server learns only the sum of the survivors' quantized inputs; in blind mode not even that.
 
 ``SecAggClient`` and ``SecAggServer`` take messages in and return messages out, with time as a
-parameter; ``simulate_round`` wires them in one process.
+parameter; ``simulate_round`` wires them in one process. ``wire`` turns messages into bytes,
+``replay`` rebuilds a server from its logged inputs, ``transcript`` is the aggregator's signed
+account of a round and ``audit`` recomputes a round from it.
 """
 
+from califusion.fl.secagg.audit import Audit, Finding, audit_round
 from califusion.fl.secagg.client import SecAggClient
-from califusion.fl.secagg.config import ROUND_ID_BYTES, SecAggConfig, Stage
+from califusion.fl.secagg.config import ROUND_ID_BYTES, SecAggConfig, Stage, session_round_id
 from califusion.fl.secagg.errors import (
     DoubleRevealRefused,
     DuplicateMessage,
@@ -33,22 +36,44 @@ from califusion.fl.secagg.messages import (
     SharesForwarded,
     UnmaskRequest,
     UnmaskShares,
+    vector_digest,
 )
 from califusion.fl.secagg.pad import pad_seed, remove_pad
 from califusion.fl.secagg.quantize import Quantizer, bits_for, clip_by_norm
+from califusion.fl.secagg.replay import Applied, Event, apply_event, log_digest, replay
 from califusion.fl.secagg.server import SecAggResult, SecAggServer
 from califusion.fl.secagg.simulation import RoundTrace, simulate_round
+from califusion.fl.secagg.transcript import (
+    Commitment,
+    Transcript,
+    sign_transcript,
+    verify_transcript,
+)
+from califusion.fl.secagg.wire import (
+    MaskedInputRef,
+    WireClientMessage,
+    decode_client,
+    decode_server,
+    encode_client,
+    encode_server,
+)
 
 __all__ = [
     "ROUND_ID_BYTES",
     "AdvertiseKeys",
+    "Applied",
+    "Audit",
     "ClientMessage",
+    "Commitment",
     "DoubleRevealRefused",
     "DuplicateMessage",
     "EncryptedShare",
+    "Event",
+    "Finding",
     "KeysAdvertised",
     "LateMessage",
     "MaskedInput",
+    "MaskedInputRef",
     "NeighbourGraph",
     "ProtocolViolation",
     "Quantizer",
@@ -64,14 +89,28 @@ __all__ = [
     "ShareKeys",
     "SharesForwarded",
     "Stage",
+    "Transcript",
     "UnmaskRequest",
     "UnmaskShares",
+    "WireClientMessage",
     "WrongRound",
+    "apply_event",
+    "audit_round",
     "bits_for",
     "clip_by_norm",
+    "decode_client",
+    "decode_server",
+    "encode_client",
+    "encode_server",
     "honest_majority_threshold",
+    "log_digest",
     "pad_seed",
     "plan_degree",
     "remove_pad",
+    "replay",
+    "session_round_id",
+    "sign_transcript",
     "simulate_round",
+    "vector_digest",
+    "verify_transcript",
 ]

@@ -14,17 +14,18 @@ across several, is refused with :class:`DoubleRevealRefused` and the client abor
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from califusion.core.errors import CaliFusionError, WeightsError
-from califusion.crypto.prg import SEED_BYTES, accumulate
+from califusion.crypto.prg import SEED_BYTES, MaskStreams
 from califusion.crypto.shamir import RandomBytes, Share, split_many
 from califusion.fl.secagg._keys import (
     NONCE_BYTES,
@@ -50,12 +51,14 @@ from califusion.fl.secagg.messages import (
     ServerMessage,
     ShareKeys,
     SharesForwarded,
+    Signer,
     UnmaskRequest,
     UnmaskShares,
     sign,
     verify,
 )
 from califusion.fl.secagg.pad import pad_seed
+from califusion.fl.secagg.quantize import CHUNK
 
 _SELF_MASK, _KEY = "self-mask", "key"
 
@@ -69,7 +72,7 @@ class SecAggClient:
         round_id: bytes,
         client_id: int,
         *,
-        identity: Ed25519PrivateKey,
+        identity: Signer,
         peers: Mapping[int, Ed25519PublicKey],
         update: npt.NDArray[np.floating[Any]],
         pad_key: bytes | None = None,
@@ -222,8 +225,6 @@ class SecAggClient:
             if quantizer.stochastic
             else None
         )
-        masked = quantizer.quantize(self._update, generator)
-        self._update = None
         add = [self_mask_seed(self._self_secret, self.round_id, self.client_id)]
         subtract: list[bytes] = []
         for peer in self._held:
@@ -237,15 +238,28 @@ class SecAggClient:
             (add if peer < self.client_id else subtract).append(seed)
         if self._pad_key is not None:
             add.append(pad_seed(self._pad_key, self.round_id, self.client_id))
-        accumulate(masked, add, subtract)
-        self.mask_streams = len(add) + len(subtract)
+        # One pass: each chunk is quantized, masked and hashed while it is in cache.
+        values = quantizer.checked(self._update)
+        slope = quantizer.slope(values)
+        masked = np.empty(values.size, dtype=quantizer.dtype)
+        streams = MaskStreams(add, subtract, dtype=quantizer.dtype)
+        hasher = hashlib.sha256()
+        buffer = np.empty(min(CHUNK, values.size), dtype=np.float64)
+        for low in range(0, values.size, CHUNK):
+            chunk = masked[low : low + CHUNK]
+            quantizer.quantize_chunk(values[low : low + CHUNK], slope, chunk, buffer, generator)
+            streams.apply(chunk)
+            hasher.update(chunk.data)
+        self._update = None
+        self.mask_streams = len(streams)
         masked.flags.writeable = False
         # Unmasking needs only the held shares: drop the keys and ciphers of the round so far.
         self._self_secret = b""
         self._channels.clear()
         self._peer_keys.clear()
         self.stage = Stage.UNMASK
-        return sign(MaskedInput(self.round_id, self.client_id, masked), self._identity)
+        reply = MaskedInput(self.round_id, self.client_id, masked)
+        return sign(reply, self._identity, payload=reply.payload(hasher.digest()))
 
     # -- stage 4 -----------------------------------------------------------------------------
     def _reveal_plan(self, message: UnmaskRequest) -> dict[int, str]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +86,8 @@ class SecAggConfig:
         stage_timeout: float = 60.0,
         failure_bits: int = 20,
         min_survivors: int | None = None,
+        degree: int | None = None,
+        min_contributors: int = 0,
     ) -> SecAggConfig:
         """Parameters for ``participants`` that survive a ``max_dropout`` fraction of dropouts.
 
@@ -92,10 +95,18 @@ class SecAggConfig:
         honest majority of each neighbourhood, and by default the server continues while at
         least t + 1 clients remain (a client and t neighbours: the fewest that can finish);
         pass a larger ``min_survivors`` to refuse aggregates over too few clients.
+        ``degree`` overrides the planned k (an even number below n − 1, or n − 1 for the dense
+        graph; larger values mean dense), e.g. to compare with another system at its own k;
+        the round then tolerates only the dropouts that k happens to allow.
+        ``min_contributors`` raises the default ``min_survivors`` to that many (at most n):
+        the fewest contributors a caller accepts a sum from.
         """
         ids = tuple(sorted(set(participants)))
         n = len(ids)
-        if dense:
+        if degree is not None:
+            degree = min(degree, n - 1)
+            threshold = honest_majority_threshold(degree)
+        elif dense:
             degree = n - 1
             threshold = honest_majority_threshold(degree)
         else:
@@ -105,7 +116,11 @@ class SecAggConfig:
             dimension=dimension,
             degree=degree,
             threshold=threshold,
-            min_survivors=threshold + 1 if min_survivors is None else min_survivors,
+            min_survivors=(
+                max(threshold + 1, min(n, min_contributors))
+                if min_survivors is None
+                else min_survivors
+            ),
             quantizer=Quantizer.for_clients(
                 n,
                 clip,
@@ -123,3 +138,53 @@ class SecAggConfig:
 
     def graph(self, round_id: bytes) -> NeighbourGraph:
         return NeighbourGraph(self.participants, self.degree, round_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values, for storing a round's parameters and sending them to clients."""
+        q = self.quantizer
+        return {
+            "participants": list(self.participants),
+            "dimension": self.dimension,
+            "degree": self.degree,
+            "threshold": self.threshold,
+            "min_survivors": self.min_survivors,
+            "stage_timeout": self.stage_timeout,
+            "quantizer": {
+                "clip": q.clip,
+                "bits": q.bits,
+                "modulus_bits": q.modulus_bits,
+                "norm_clip": q.norm_clip,
+                "stochastic": q.stochastic,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SecAggConfig:
+        """Inverse of :meth:`to_dict`; malformed data is :class:`InvalidInput`."""
+        try:
+            q = data["quantizer"]
+            return cls(
+                participants=tuple(int(pid) for pid in data["participants"]),
+                dimension=int(data["dimension"]),
+                degree=int(data["degree"]),
+                threshold=int(data["threshold"]),
+                min_survivors=int(data["min_survivors"]),
+                stage_timeout=float(data["stage_timeout"]),
+                quantizer=Quantizer(
+                    clip=float(q["clip"]),
+                    bits=int(q["bits"]),
+                    modulus_bits=int(q["modulus_bits"]),
+                    norm_clip=None if q["norm_clip"] is None else float(q["norm_clip"]),
+                    stochastic=bool(q["stochastic"]),
+                ),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"malformed secure-aggregation parameters: {exc}") from None
+
+
+def session_round_id(*labels: str | int) -> bytes:
+    """A round id bound to what the round is (job, round number, attempt): every party
+    derives the same one and a message signed for one round cannot be replayed in another."""
+    encoded = [str(label).encode("utf-8") for label in labels]
+    material = b"".join(len(raw).to_bytes(4, "big") + raw for raw in encoded)
+    return hashlib.sha256(b"califusion/secagg/round-id/v1\x00" + material).digest()[:ROUND_ID_BYTES]

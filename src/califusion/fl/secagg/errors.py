@@ -19,6 +19,8 @@ coordinator's single problem-translation point handles them unchanged.
 
 from __future__ import annotations
 
+from typing import Any
+
 from califusion.core.errors import (
     AuthenticationError,
     Conflict,
@@ -33,10 +35,18 @@ class SecAggAborted(Conflict):
     code = "secagg-aborted"
     title = "Secure aggregation round aborted"
 
-    def __init__(self, stage: str, message: str, **counts: int) -> None:
-        super().__init__(f"secure aggregation aborted at {stage}: {message}", stage=stage, **counts)
-        self.stage = stage
-        self.counts = counts
+    def __init__(self, where: str, message: str | None = None, **counts: Any) -> None:
+        if message is None:
+            # Rebuilt from a problem body (``error_from_problem``): ``where`` is the whole
+            # message and the stage travels among the details.
+            super().__init__(where, **counts)
+            self.stage = str(counts.pop("stage", ""))
+        else:
+            super().__init__(
+                f"secure aggregation aborted at {where}: {message}", stage=where, **counts
+            )
+            self.stage = where
+        self.counts: dict[str, Any] = counts
 
 
 class ProtocolViolation(InvalidInput):

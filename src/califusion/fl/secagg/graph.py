@@ -102,7 +102,7 @@ def plan_degree(n: int, max_dropout: float, *, failure_bits: int = 20) -> tuple[
         raise InvalidInput("secure aggregation needs at least two clients")
     if not 0.0 <= max_dropout < 1.0:
         raise InvalidInput(f"max_dropout is a fraction in [0, 1), got {max_dropout}")
-    dropped = math.ceil(max_dropout * n)
+    dropped = math.ceil(max_dropout * n - 1e-9)  # 0.7 * 10 is 7.000000000000001
     floor = min(n - 1, 2 * math.ceil(math.log2(n)))
     for degree in range(floor + floor % 2, n - 1, 2):
         threshold = honest_majority_threshold(degree)

@@ -6,6 +6,9 @@ length-prefixed, so no two different messages share an encoding. A masked vector
 through its SHA-256 digest (with its dtype and length). The server verifies each signature
 against the registered identity, so a tampered message fails, a message signed for another
 round is a :class:`WrongRound` and a second copy is a :class:`DuplicateMessage`.
+The signed masked-input payload doubles as the client's commitment to its masked vector: its
+SHA-256 is also the vector's blob address when the vector travels as a blob, and the round
+transcript lists these signed commitments (``transcript.py``).
 Server messages are not signed: an honest client's safety never rests on trusting them (it
 verifies its peers' signed keys itself and refuses unsafe unmask requests).
 """
@@ -14,16 +17,34 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from califusion.core.errors import BadSignature
 
 _DOMAIN = b"califusion/secagg/v1\x00"
+
+
+class Signer(Protocol):
+    """Anything that signs with an Ed25519 identity key: ``Ed25519PrivateKey``, ``Identity``."""
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+def vector_digest(vector: npt.NDArray[Any]) -> bytes:
+    """SHA-256 of a vector's bytes (C order, native little-endian words)."""
+    return hashlib.sha256(np.ascontiguousarray(vector).data.cast("B")).digest()
+
+
+def masked_input_payload(
+    round_id: bytes, sender: int, dtype: str, size: int, digest: bytes
+) -> bytes:
+    """What a client signs for its masked input: the vector enters through its SHA-256."""
+    return _canonical(b"masked-input", round_id, sender, dtype.encode("ascii"), size, digest)
 
 
 def _canonical(kind: bytes, *fields: bytes | int) -> bytes:
@@ -96,16 +117,16 @@ class MaskedInput:
     masked: npt.NDArray[np.unsignedinteger[Any]]
     signature: bytes = b""
 
-    def payload(self) -> bytes:
-        vector = np.ascontiguousarray(self.masked)
-        digest = hashlib.sha256(vector.data.cast("B")).digest()
-        return _canonical(
-            b"masked-input",
+    def payload(self, digest: bytes | None = None) -> bytes:
+        """The signed bytes; ``digest`` is the vector's SHA-256 when the caller has just
+        computed it in the pass that made or summed the vector (a verifier computes its own)."""
+        vector = self.masked
+        return masked_input_payload(
             self.round_id,
             self.sender,
-            vector.dtype.str.encode("ascii"),
+            vector.dtype.str,
             vector.size,
-            digest,
+            vector_digest(vector) if digest is None else digest,
         )
 
 
@@ -170,16 +191,21 @@ ServerMessage = KeysAdvertised | SharesForwarded | UnmaskRequest
 _Signed = TypeVar("_Signed", AdvertiseKeys, ShareKeys, MaskedInput, UnmaskShares)
 
 
-def sign(message: _Signed, identity: Ed25519PrivateKey) -> _Signed:
-    """``message`` with its signature by ``identity``."""
-    return replace(message, signature=identity.sign(message.payload()))
+def sign(message: _Signed, identity: Signer, *, payload: bytes | None = None) -> _Signed:
+    """``message`` with its signature by ``identity`` (over ``payload`` if already built)."""
+    return replace(message, signature=identity.sign(payload or message.payload()))
 
 
-def verify(message: ClientMessage, identity: Ed25519PublicKey) -> None:
-    """Raise :class:`BadSignature` unless ``identity`` signed exactly this message."""
+def verify(
+    message: ClientMessage, identity: Ed25519PublicKey, *, payload: bytes | None = None
+) -> None:
+    """Raise :class:`BadSignature` unless ``identity`` signed exactly this message.
+
+    ``payload`` may be passed by a caller that built it from a digest it computed itself.
+    """
     try:
-        identity.verify(message.signature, message.payload())
-    except InvalidSignature:
+        identity.verify(message.signature, payload or message.payload())
+    except (InvalidSignature, ValueError):
         raise BadSignature(
             f"secure aggregation message from client {message.sender} is not signed by it"
         ) from None

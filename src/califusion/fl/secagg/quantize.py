@@ -20,6 +20,7 @@ quantized value is exact in float64. Example: n = 200, w = 32 gives b = 24 and, 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ import numpy.typing as npt
 from califusion.core.errors import InvalidInput, WeightsError
 
 _MAX_BITS = {32: 32, 64: 52}
-_CHUNK = 1 << 15
+CHUNK = 1 << 15  # values per cache-sized chunk (256 KiB of float64)
 
 FloatArray = npt.NDArray[np.floating[Any]]
 WordArray = npt.NDArray[np.unsignedinteger[Any]]
@@ -117,44 +118,71 @@ class Quantizer:
         return n_contributors * self.step * (1.0 if self.stochastic else 0.5)
 
     def quantize(self, update: FloatArray, rng: np.random.Generator | None = None) -> WordArray:
-        """Clip and quantize one update; stochastic rounding draws from ``rng``.
+        """Clip and quantize one update; stochastic rounding draws from ``rng``."""
+        values = self.checked(update)
+        slope = self.slope(values)
+        out = np.empty(values.shape, dtype=self.dtype)
+        buffer = np.empty(min(CHUNK, values.size), dtype=np.float64)
+        for low in range(0, values.size, CHUNK):
+            high = min(low + CHUNK, values.size)
+            self.quantize_chunk(values[low:high], slope, out[low:high], buffer, rng)
+        return out
 
-        Works through cache-sized chunks of float64 so a 10^6-vector costs a few passes in
-        cache rather than several over main memory.
+    def checked(self, update: FloatArray) -> FloatArray:
+        """``update`` as a 1-D float array, refused unless every value is finite.
+
+        One float64 sum finds any NaN or infinity (they make it non-finite); finite values
+        cannot overflow it unless they are within a factor n of the float64 limit, which no
+        model update is.
         """
         values = np.asarray(update)
         if values.ndim != 1 or not np.issubdtype(values.dtype, np.floating):
             raise WeightsError("an update is a 1-D floating-point vector")
+        if not math.isfinite(float(np.sum(values, dtype=np.float64))):
+            raise WeightsError("an update must not contain NaN or infinity")
+        return values
+
+    def slope(self, values: FloatArray) -> float:
+        """Levels per unit of input (the norm clip folded in): the first step of quantizing."""
+        return self._norm_scale(values) * self.levels / (2.0 * self.clip)
+
+    def quantize_chunk(
+        self,
+        values: FloatArray,
+        slope: float,
+        out: WordArray,
+        buffer: npt.NDArray[np.float64],
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        """Quantize one chunk (at most ``len(buffer)`` values, from :meth:`checked`) into
+        ``out``.
+
+        Works in a cache-sized float64 buffer, so a 10^6-vector costs a few passes in cache
+        rather than several over main memory, and a caller can mask the chunk right after.
+        """
         if self.stochastic and rng is None:
             raise InvalidInput("stochastic rounding needs a random generator")
         # Clipping x to [-c, c] and then mapping it affinely onto [0, L] equals mapping first
         # and clipping to [0, L]: one pass fewer, and the norm clip folds into the slope.
-        slope = self._norm_scale(values) * self.levels / (2.0 * self.clip)
-        offset = self.levels / 2.0
-        out = np.empty(values.shape, dtype=self.dtype)
-        buffer = np.empty(min(_CHUNK, values.size), dtype=np.float64)
-        for low in range(0, values.size, _CHUNK):
-            high = min(low + _CHUNK, values.size)
-            if not np.isfinite(values[low:high]).all():
-                raise WeightsError("an update must not contain NaN or infinity")
-            chunk = buffer[: high - low]
-            np.multiply(values[low:high], slope, out=chunk, dtype=np.float64)
-            chunk += offset
-            if rng is not None and self.stochastic:
-                chunk += rng.random(high - low)
-                np.floor(chunk, out=chunk)
-            else:
-                np.rint(chunk, out=chunk)
+        # Rounding is the cast's truncation of a non-negative value: floor(v + 1/2) rounds to
+        # nearest (ties up), floor(v + U) stochastically — no separate rounding pass.
+        chunk = buffer[: values.size]
+        np.multiply(values, slope, out=chunk, dtype=np.float64)
+        if rng is not None and self.stochastic:
+            chunk += self.levels / 2.0
+            chunk += rng.random(values.size)
             np.clip(chunk, 0, self.levels, out=chunk)
-            out[low:high] = chunk
-        return out
+        else:
+            chunk += self.levels / 2.0 + 0.5
+            np.clip(chunk, 0, self.levels + 0.5, out=chunk)
+        out[...] = chunk  # float64 → unsigned words truncates
 
     def _norm_scale(self, values: FloatArray) -> float:
         if self.norm_clip is None:
             return 1.0
         squares = 0.0
-        for low in range(0, values.size, _CHUNK):
-            chunk = values[low : low + _CHUNK].astype(np.float64)
+        for low in range(0, values.size, CHUNK):
+            chunk = values[low : low + CHUNK].astype(np.float64)
             squares += float(np.dot(chunk, chunk))
         norm = float(np.sqrt(squares))
         if not np.isfinite(norm):

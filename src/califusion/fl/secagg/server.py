@@ -16,6 +16,7 @@ the stage and the counts, the running sum is erased and no unmask request is sen
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
@@ -25,7 +26,12 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from califusion.core.errors import CaliFusionError, IllegalTransition, UnknownPrincipal
+from califusion.core.errors import (
+    BadSignature,
+    CaliFusionError,
+    IllegalTransition,
+    UnknownPrincipal,
+)
 from califusion.crypto.prg import MaskArray, accumulate
 from califusion.crypto.shamir import Share, combine_many
 from califusion.fl.secagg._keys import commit_self_mask, pairwise_seed, self_mask_seed
@@ -51,6 +57,7 @@ from califusion.fl.secagg.messages import (
     verify,
 )
 
+_CHUNK_BYTES = 256 * 1024
 _ORDER = (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS, Stage.MASKED_INPUT, Stage.UNMASK)
 _STAGE_OF: dict[type, Stage] = {
     AdvertiseKeys: Stage.ADVERTISE_KEYS,
@@ -106,6 +113,11 @@ class SecAggServer:
         self._result: SecAggResult | None = None
 
     @property
+    def aborted(self) -> SecAggAborted | None:
+        """Why the round aborted, once it has."""
+        return self._aborted
+
+    @property
     def result(self) -> SecAggResult:
         if self._aborted is not None:
             raise self._aborted
@@ -122,7 +134,8 @@ class SecAggServer:
         identity = self._identities.get(message.sender)
         if identity is None:
             raise UnknownPrincipal(f"client {message.sender} is not in this round")
-        verify(message, identity)
+        if not isinstance(message, MaskedInput):
+            verify(message, identity)  # a masked input is verified while it is summed
         stage = _STAGE_OF[type(message)]
         if message.sender in self._senders(stage):
             raise DuplicateMessage(f"client {message.sender} already sent its {stage} message")
@@ -137,7 +150,7 @@ class SecAggServer:
         elif isinstance(message, ShareKeys):
             self._on_share_keys(message)
         elif isinstance(message, MaskedInput):
-            self._on_masked_input(message)
+            self._on_masked_input(message, identity)
         else:
             self._on_unmask(message)
         if self._senders(stage) >= self._expected:
@@ -173,14 +186,27 @@ class SecAggServer:
             raise ProtocolViolation(f"client {sender} sent a malformed commitment")
         self._shares[sender] = message
 
-    def _on_masked_input(self, message: MaskedInput) -> None:
-        vector = message.masked
+    def _on_masked_input(self, message: MaskedInput, identity: Ed25519PublicKey) -> None:
+        """Add the vector into the running sum and hash it in the same pass, chunk by chunk
+        while each chunk is in cache; then check the signature over that digest, and take
+        the vector back out if it fails."""
+        vector = np.ascontiguousarray(message.masked)
         if vector.dtype != self.config.dtype or vector.shape != (self.config.dimension,):
             raise ProtocolViolation(
                 f"masked input of client {message.sender} must be {self.config.dimension} "
                 f"words of {self.config.dtype}"
             )
-        np.add(self._total, vector, out=self._total)
+        hasher = hashlib.sha256()
+        step = _CHUNK_BYTES // vector.itemsize
+        for low in range(0, vector.size, step):
+            block, part = self._total[low : low + step], vector[low : low + step]
+            np.add(block, part, out=block)
+            hasher.update(part.data)
+        try:
+            verify(message, identity, payload=message.payload(hasher.digest()))
+        except BadSignature:
+            np.subtract(self._total, vector, out=self._total)
+            raise
         self._masked.add(message.sender)
 
     def _on_unmask(self, message: UnmaskShares) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from califusion.crypto.shamir import RandomBytes
 from califusion.fl.secagg.client import SecAggClient
 from califusion.fl.secagg.config import SecAggConfig, Stage
 from califusion.fl.secagg.messages import (
+    AdvertiseKeys,
     ClientMessage,
     KeysAdvertised,
     MaskedInput,
@@ -42,7 +44,11 @@ _REPLY_STAGE: dict[type, Stage] = {
 
 @dataclass(frozen=True, slots=True, eq=False)
 class RoundTrace:
-    """The result of a simulated round and where its compute time went (if timed)."""
+    """The result of a simulated round and where its compute time went (if timed).
+
+    With several workers the accounts overlap (clients compute while the server sums), so
+    ``wall_seconds`` — the whole round, start to result — is the round's time.
+    """
 
     result: SecAggResult
     client_seconds: float
@@ -50,6 +56,7 @@ class RoundTrace:
     masked_sum_seconds: float
     client_mask_streams: int
     server_mask_streams: int
+    wall_seconds: float = 0.0
 
 
 class _Stopwatch:
@@ -81,17 +88,21 @@ def simulate_round(
     pad_key: bytes | None = None,
     rng: RandomBytes = os.urandom,
     timer: Callable[[], float] | None = None,
+    workers: int = 1,
 ) -> RoundTrace:
     """Run one round; ``dropouts[c] = stage`` makes client c fall silent at that stage.
 
     A client that drops at ``Stage.SHARE_KEYS`` advertised its keys but sends nothing after;
     at ``Stage.UNMASK`` it sent its masked input but reveals no shares. Raises what the server
-    or a client raises (``SecAggAborted`` below the thresholds).
+    or a client raises (``SecAggAborted`` below the thresholds). With ``workers`` > 1 the
+    clients of a stage compute in that many threads, as separate machines would in parallel
+    (AES, SHA-256 and NumPy release the GIL); the server stays one sequential state machine.
     """
     silent_from = dict(dropouts or {})
     keys = identities or {pid: Ed25519PrivateKey.generate() for pid in config.participants}
     publics = {pid: key.public_key() for pid, key in keys.items()}
     watch = _Stopwatch(timer)
+    began = timer() if timer is not None else 0.0
     now = 0.0
     with watch.charge("server"):
         server = SecAggServer(config, round_id, publics, now)
@@ -108,35 +119,46 @@ def simulate_round(
         with watch.charge(account):
             inbox.extend(server.receive(message, at))
 
-    for pid in config.participants:
-        if answers(pid, Stage.ADVERTISE_KEYS):
-            with watch.charge("client"):
-                clients[pid] = SecAggClient(
-                    config,
-                    round_id,
-                    pid,
-                    identity=keys[pid],
-                    peers=publics,
-                    update=updates[pid],
-                    pad_key=pad_key,
-                    rng=rng,
-                )
-                advertised = clients[pid].start()
-            deliver(advertised, now)
-    while server.stage not in (Stage.DONE, Stage.ABORTED):
-        if not inbox:
-            now = server.deadline
-            with watch.charge("server"):
-                inbox.extend(server.tick(now))
-            continue
-        pending, inbox = inbox, []
-        for message in pending:
-            if not answers(message.recipient, _REPLY_STAGE[type(message)]):
+    def join(pid: int) -> AdvertiseKeys:
+        clients[pid] = SecAggClient(
+            config,
+            round_id,
+            pid,
+            identity=keys[pid],
+            peers=publics,
+            update=updates[pid],
+            pad_key=pad_key,
+            rng=rng,
+        )
+        return clients[pid].start()
+
+    def reply(message: ServerMessage) -> list[ClientMessage]:
+        return clients[message.recipient].handle(message)
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        joining = [pid for pid in config.participants if answers(pid, Stage.ADVERTISE_KEYS)]
+        with watch.charge("client"):
+            advertised = list(pool.map(join, joining))
+        for keys_message in advertised:
+            deliver(keys_message, now)
+        while server.stage not in (Stage.DONE, Stage.ABORTED):
+            if not inbox:
+                now = server.deadline
+                with watch.charge("server"):
+                    inbox.extend(server.tick(now))
                 continue
-            with watch.charge("client"):
-                replies = clients[message.recipient].handle(message)
-            for reply in replies:
-                deliver(reply, now)
+            pending = [m for m in inbox if answers(m.recipient, _REPLY_STAGE[type(m)])]
+            inbox = []
+            # The server takes each reply as soon as it is ready, while the workers compute
+            # the next clients' (its own account is charged inside ``deliver``).
+            replies = pool.map(reply, pending)
+            while True:
+                with watch.charge("client"):
+                    batch = next(replies, None)
+                if batch is None:
+                    break
+                for client_message in batch:
+                    deliver(client_message, now)
     return RoundTrace(
         result=server.result,
         client_seconds=watch.totals["client"],
@@ -144,4 +166,5 @@ def simulate_round(
         masked_sum_seconds=watch.totals["masked-sum"],
         client_mask_streams=sum(client.mask_streams for client in clients.values()),
         server_mask_streams=server.mask_streams,
+        wall_seconds=timer() - began if timer is not None else 0.0,
     )
