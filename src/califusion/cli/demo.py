@@ -119,7 +119,7 @@ def demo(
         "demo-output"
     ),
     trainers: Annotated[int, typer.Option(min=2, max=30)] = 10,
-    rounds: Annotated[int, typer.Option(min=1, max=500)] = 30,
+    rounds: Annotated[int, typer.Option(min=1, max=500)] = 15,
     epochs: Annotated[int, typer.Option(min=1, max=50)] = 5,
     seed: Annotated[int, typer.Option()] = 1,
     mode: Annotated[

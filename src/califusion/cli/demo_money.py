@@ -56,7 +56,9 @@ class DemoBank:
     def __init__(self, folder: Path, passphrase: str) -> None:
         self.url = f"sqlite:///{folder / 'ledger.db'}"
         self.operator = Identity.generate()
-        self.operator_keystore = folder / "ledger-operator.json"
+        # under keys/, not at the coordinator's default operator path: in the demo this process
+        # runs the ledger, and the coordinator only reads it to check funding and stakes
+        self.operator_keystore = folder / "keys" / "ledger-operator.json"
         save_keystore(self.operator_keystore, self.operator, passphrase, name="ledger operator")
         self.ledger = open_ledger(self.url, self.operator)
         self.executor = EscrowExecutor(self.ledger)
