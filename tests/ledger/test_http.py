@@ -283,17 +283,15 @@ def test_a_coordinator_without_a_ledger_operator_serves_no_ledger(tmp_path: Path
         assert response.status_code == 404
 
 
-def test_the_operator_keystore_in_home_is_found(tmp_path: Path, operator: Identity) -> None:
-    save_keystore(tmp_path / "ledger-operator.json", operator, "pass", scrypt_n=2**10)
+def test_the_operator_is_never_found_implicitly(tmp_path: Path, operator: Identity) -> None:
+    """A coordinator that reads a ledger another process serves must not start serving it."""
+    keystore = tmp_path / "ledger-operator.json"
+    save_keystore(keystore, operator, "pass", scrypt_n=2**10)
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    without_passphrase = CoordinatorSettings(home=tmp_path, ledger_database_url=url)
+    reader = CoordinatorSettings(home=tmp_path, ledger_database_url=url)
+    assert ledger_for_coordinator(reader, SystemClock()) is None
+    without_passphrase = CoordinatorSettings(
+        home=tmp_path, ledger_database_url=url, ledger_operator_keystore=keystore
+    )
     with pytest.raises(InvalidInput, match="CALIFUSION_LEDGER_OPERATOR_PASSPHRASE"):
         ledger_for_coordinator(without_passphrase, SystemClock())
-    settings = CoordinatorSettings(
-        home=tmp_path, ledger_database_url=url, ledger_operator_passphrase="pass"
-    )
-    ledger = ledger_for_coordinator(settings, SystemClock())
-    assert ledger is not None
-    assert ledger.icrc1_minting_account() == Account(operator.principal)
-    ledger.close()
-    assert ledger_for_coordinator(CoordinatorSettings(home=tmp_path), SystemClock()) is None

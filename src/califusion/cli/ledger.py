@@ -8,9 +8,8 @@
 By default the ledger's database is ``ledger.db`` beside the coordinator's
 (``$CALIFUSION_HOME/coordinator/``), and the operator's keystore is
 ``$CALIFUSION_HOME/ledger-operator.json``. A coordinator serves the same ledger itself when it is
-given ``CALIFUSION_LEDGER_DATABASE_URL`` and finds the operator's keystore there (or at
-``CALIFUSION_LEDGER_OPERATOR_KEYSTORE``), with its passphrase in
-``CALIFUSION_LEDGER_OPERATOR_PASSPHRASE``.
+given ``CALIFUSION_LEDGER_DATABASE_URL`` and ``CALIFUSION_LEDGER_OPERATOR_KEYSTORE`` (with the
+passphrase in ``CALIFUSION_LEDGER_OPERATOR_PASSPHRASE``).
 """
 
 from __future__ import annotations

@@ -72,8 +72,7 @@ class CoordinatorSettings(BaseSettings):
     ledger_operator_keystore: Path | None = Field(
         default=None,
         description="the ledger operator's keystore (its account mints; its key signs tip "
-        "certificates; default <home>/ledger-operator.json if it exists): with "
-        "ledger_database_url, the ledger is served at /ledger/v1",
+        "certificates): with ledger_database_url, the ledger is served at /ledger/v1",
     )
     ledger_operator_passphrase: SecretStr | None = Field(
         default=None, description="unlocks ledger_operator_keystore"

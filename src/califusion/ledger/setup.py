@@ -47,11 +47,9 @@ OPERATOR_KEYSTORE = "ledger-operator.json"  # under the home folder, as `ledger 
 
 def ledger_for_coordinator(settings: CoordinatorSettings, clock: Clock) -> Ledger | None:
     """The ledger a coordinator serves at ``/ledger/v1``: the one in ``ledger_database_url``,
-    run by ``ledger_operator_keystore`` (by default ``<home>/ledger-operator.json``, when that
-    file exists); ``None`` without a database URL or an operator."""
+    run by ``ledger_operator_keystore``; ``None`` unless both are set. (Never found implicitly:
+    a coordinator that only reads a ledger another process serves must not start serving it.)"""
     url, keystore = settings.ledger_database_url, settings.ledger_operator_keystore
-    if keystore is None and (settings.home / OPERATOR_KEYSTORE).exists():
-        keystore = settings.home / OPERATOR_KEYSTORE
     if url is None or keystore is None:
         return None
     secret = settings.ledger_operator_passphrase
