@@ -90,28 +90,18 @@ class CoordinatorClient:
         params: dict[str, str] | None = None,
         retry: bool = False,
     ) -> httpx.Response:
-        attempts = _RETRIES if retry else 1
-        for attempt in range(attempts):
-            request = self._http.build_request(method, path, content=body, params=params)
-            raw_path = request.url.raw_path.decode("ascii")
-            headers = sign_request(self.identity, method, raw_path, body, self._clock.now())
-            request.headers.update(headers)
-            if body:
-                request.headers["content-type"] = content_type
-            try:
-                response = self._http.send(request)
-            except httpx.TransportError as exc:
-                if attempt + 1 == attempts:
-                    raise Unavailable(
-                        f"coordinator at {self._http.base_url} is unreachable ({exc}); "
-                        "is it running?"
-                    ) from exc
-                time.sleep(0.2 * 2**attempt)
-                continue
-            if response.status_code >= 400:
-                raise _error_of(response)
-            return response
-        raise AssertionError("unreachable")
+        return send_signed(
+            self._http,
+            self.identity,
+            self._clock,
+            method,
+            path,
+            body=body,
+            content_type=content_type,
+            params=params,
+            attempts=_RETRIES if retry else 1,
+            service="coordinator",
+        )
 
     def _json(
         self,
@@ -246,7 +236,48 @@ class CoordinatorClient:
         return self._get(SecAggEvidence, f"/v1/jobs/{job_id}/rounds/{number}/secagg/evidence")
 
 
-def _error_of(response: httpx.Response) -> CaliFusionError:
+def send_signed(
+    http: httpx.Client,
+    identity: Identity,
+    clock: Clock,
+    method: str,
+    path: str,
+    *,
+    body: bytes = b"",
+    content_type: str = "application/json",
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    attempts: int = 1,
+    service: str = "service",
+) -> httpx.Response:
+    """Sign and send one request (a fresh nonce per try); a problem response raises its error.
+
+    Transport errors are retried ``attempts`` times with backoff: only for requests that are
+    safe to repeat (reads, content-addressed uploads).
+    """
+    for attempt in range(attempts):
+        request = http.build_request(method, path, content=body, params=params, headers=headers)
+        raw_path = request.url.raw_path.decode("ascii")
+        request.headers.update(sign_request(identity, method, raw_path, body, clock.now()))
+        if body:
+            request.headers["content-type"] = content_type
+        try:
+            response = http.send(request)
+        except httpx.TransportError as exc:
+            if attempt + 1 == attempts:
+                raise Unavailable(
+                    f"{service} at {http.base_url} is unreachable ({exc}); is it running?"
+                ) from exc
+            time.sleep(0.2 * 2**attempt)
+            continue
+        if response.status_code >= 400:
+            raise error_of_response(response)
+        return response
+    raise AssertionError("unreachable")
+
+
+def error_of_response(response: httpx.Response) -> CaliFusionError:
+    """The error a peer's problem response stands for."""
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):

@@ -14,18 +14,17 @@ committed transfer): pass ``created_at_time`` and resend the same call — the l
 from __future__ import annotations
 
 import json
-import time
 from types import TracebackType
 from typing import Any
 
 import httpx
 from pydantic import BaseModel
 
+from califusion.agent.client import send_signed
 from califusion.core.clock import Clock, SystemClock
-from califusion.core.errors import CaliFusionError, InvalidInput, Unavailable, error_from_problem
+from califusion.core.errors import InvalidInput
 from califusion.crypto.identity import Identity
 from califusion.crypto.principal import Account, Principal
-from califusion.crypto.signing import sign_request
 from califusion.ledger.certificate import TipCertificate
 from califusion.ledger.http_auth import public_key_header
 from califusion.ledger.http_routes import PREFIX
@@ -116,31 +115,19 @@ class HttpLedgerAPI:
     def _call(self, method: str, name: str, payload: BaseModel | None = None, **query: Any) -> Any:
         params = {key: str(value) for key, value in query.items() if value is not None}
         body = json.dumps(dump(payload)).encode() if payload is not None else b""
-        attempts = _READ_ATTEMPTS if method == "GET" else 1
-        for attempt in range(attempts):
-            request = self._http.build_request(
-                method, f"{PREFIX}/{name}", params=params, content=body, headers=self._key_header
-            )
-            raw_path = request.url.raw_path.decode("ascii")
-            request.headers.update(
-                sign_request(self._identity, method, raw_path, body, self._clock.now())
-            )
-            if body:
-                request.headers["content-type"] = "application/json"
-            try:
-                response = self._http.send(request)
-            except httpx.TransportError as exc:
-                if attempt + 1 == attempts:
-                    raise Unavailable(
-                        f"the ledger at {self._http.base_url} is unreachable ({exc}); "
-                        "is it running?"
-                    ) from exc
-                time.sleep(0.2 * 2**attempt)
-                continue
-            if response.status_code >= 400:
-                raise _error_of(response)
-            return response.json()
-        raise AssertionError("unreachable")  # pragma: no cover
+        response = send_signed(
+            self._http,
+            self._identity,
+            self._clock,
+            method,
+            f"{PREFIX}/{name}",
+            body=body,
+            params=params,
+            headers=self._key_header,
+            attempts=_READ_ATTEMPTS if method == "GET" else 1,
+            service="the ledger",
+        )
+        return response.json()
 
     # --- ICRC-1 -------------------------------------------------------------------------------
 
@@ -234,15 +221,3 @@ class HttpLedgerAPI:
         if not isinstance(data, dict):
             raise InvalidInput("malformed verify reply from the ledger")
         return data
-
-
-def _error_of(response: httpx.Response) -> CaliFusionError:
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    if "detail" not in body:
-        body["detail"] = f"HTTP {response.status_code} from {response.request.url.path}"
-    return error_from_problem(response.status_code, body)
