@@ -290,21 +290,25 @@ class PublisherAgent:
         job is re-read (and pending trainers admitted) every ``refresh`` seconds and after
         every aggregation.
         """
-        job = self.step(job_id)
+        job: JobInfo | None = None  # read in the loop: the coordinator may be restarting
         last_read = 0.0
         for elapsed in poll(interval, timeout):
-            if job.state in TERMINAL:
+            if job is not None and job.state in TERMINAL:
                 if self.payments is not None:
                     self.payments.settle_up(job, lambda: self.client.rounds(job_id))
                 return job
             try:
+                if job is None:
+                    job = self.step(job_id)
+                    last_read = elapsed
+                    continue
                 aggregated = job.state == JobState.TRAINING and self._aggregate_if_due(job)
                 if aggregated or job.state != JobState.TRAINING or elapsed - last_read >= refresh:
                     job = self.step(job_id)
                     last_read = elapsed
             except Unavailable as exc:  # a coordinator restarting: its state is in its database
                 log.warning("coordinator unreachable; polling on", extra={"why": str(exc)})
-        return job
+        return job if job is not None else self.client.job(job_id)
 
     def results(self, job_id: str) -> tuple[JobInfo, Weights]:
         """The final model of a completed job, decrypted."""

@@ -165,12 +165,18 @@ class TrainerAgent:
         While training, one cheap request per ``interval`` (the current round) is enough; the
         whole job is re-read every ``refresh`` seconds and whenever a round ends the job.
         """
-        job = self.client.job(job_id)
+        job: JobInfo | None = None  # read in the loop: the coordinator may be restarting
         last_read = 0.0
         for elapsed in poll(interval, timeout):
-            if job.state in TERMINAL or self.membership(job) == MemberState.REJECTED:
+            if job is not None and (
+                job.state in TERMINAL or self.membership(job) == MemberState.REJECTED
+            ):
                 return job
             try:
+                if job is None:
+                    job = self.client.job(job_id)
+                    last_read = elapsed
+                    continue
                 rnd = self._maybe_train(job)
                 job_may_have_ended = rnd is None or (
                     rnd.state == RoundState.FAILED
@@ -181,4 +187,4 @@ class TrainerAgent:
                     last_read = elapsed
             except Unavailable as exc:  # a coordinator restarting: its state is in its database
                 log.warning("coordinator unreachable; polling on", extra={"why": str(exc)})
-        return job
+        return job if job is not None else self.client.job(job_id)
