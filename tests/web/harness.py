@@ -50,6 +50,7 @@ class UiProcess:
     keystore: Path
     home: Path
     coordinator: str
+    extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[str] | None = None
     url: str = ""
     stderr: list[str] = field(default_factory=list)
@@ -59,7 +60,7 @@ class UiProcess:
         command = [
             sys.executable, "-c", "from califusion.cli.main import main; main()", "ui",
             "--port", "0", "--coordinator", self.coordinator, "--keystore", str(self.keystore),
-            "--passphrase-env", "UI_PASSPHRASE", "--name", self.name,
+            "--passphrase-env", "UI_PASSPHRASE", "--name", self.name, *self.extra_args,
         ]  # fmt: skip
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
@@ -101,13 +102,19 @@ class UiProcess:
 
 @dataclass
 class Stack:
-    """A coordinator and three dashboards (publisher, two trainers) with their data files."""
+    """A coordinator, a ledger and three dashboards (publisher, two trainers) with their data
+    files; every dashboard's user starts with ``FUNDS`` on the ledger."""
 
     root: Path
     coordinator: CoordinatorProcess
     publisher: UiProcess
     trainers: list[UiProcess]
     data: dict[str, Path]
+    ledger_url: str = ""
+    principals: dict[str, str] = field(default_factory=dict)
+
+
+FUNDS = 20 * 10**8  # 20 CFT minted to each dashboard's user
 
 
 def write_data(folder: Path) -> dict[str, Path]:

@@ -6,7 +6,9 @@ names its row and column), join, and train in the background; the publisher star
 watches the curves fill in until it completes, then downloads the final model, which its agent
 decrypts. Every page is photographed at 1280 px and 390 px in ``test-artifacts/screenshots``.
 
-Buying access to the model needs the ledger; the test checks that the page keeps a slot for it.
+Every dashboard is connected to a real ledger (not yet to an escrow): the join flow shows each
+trainer's balance, the stake and the ledger fee before confirming. Buying access to the model needs
+the escrow; the test checks that the page keeps a slot for it.
 """
 
 from __future__ import annotations
@@ -130,7 +132,11 @@ def test_publish_join_train_download(browser: Browser, stack: Stack) -> None:
     a.get_by_label("Full path of a CSV, Parquet or NPZ file").fill(str(stack.data["train-a"]))
     a.get_by_role("button", name="Check data").click()
     expect(a.locator("#check-ok")).to_contain_text("300 rows fit the schema")
-    expect(a.locator("#tokens")).to_contain_text("n/a until the ledger lands")
+    # balance, stake and fee from the ledger before confirming (20 CFT minted to each user)
+    expect(a.locator("#join-balance")).to_have_text("20 CFT")
+    expect(a.locator("#join-fee")).to_contain_text("0.0001 CFT")
+    expect(a.locator("#confirm-stake")).to_have_text("0.5 CFT")
+    expect(a.locator("#confirm-after")).to_have_text("19.4999 CFT")
     _assert_labelled(a)
     shoot(a, "06-join-confirm")
     a.get_by_role("button", name="Confirm and join").click()
@@ -142,6 +148,8 @@ def test_publish_join_train_download(browser: Browser, stack: Stack) -> None:
     b.get_by_label("… or choose the file").set_input_files(str(stack.data["train-b"]))
     b.get_by_role("button", name="Check data").click()
     expect(b.locator("#check-ok")).to_contain_text("300 rows fit the schema")
+    expect(b.locator("#confirm-balance")).to_have_text("20 CFT")
+    expect(b.locator("#confirm-fee")).to_have_text("0.0001 CFT")
     b.get_by_role("button", name="Confirm and join").click()
     expect(b).to_have_url(re.compile(f"/jobs/{job_id}$"))
 
@@ -189,6 +197,8 @@ def test_publish_join_train_download(browser: Browser, stack: Stack) -> None:
     expect(mine).to_contain_text("completed")
     expect(mine.locator("td").nth(3)).to_have_text("3")
     expect(a.locator("#chart-earnings canvas")).to_have_count(1)
+    # no escrow pays this job (the ledger here serves no escrow): nothing counted as earned
+    expect(a.get_by_text("No payout received yet")).to_be_visible()
     shoot(a, "09-trainer-my-jobs")
     a.goto(stack.trainers[0].origin + f"/jobs/{job_id}")
     expect(a.locator(".mine")).to_contain_text("3 round(s) trained")

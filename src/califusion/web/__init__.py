@@ -10,6 +10,8 @@ request to the coordinator, so the browser never sees a private key.
 * ``publishing``  create, open, start, cancel; the publisher loop; the final model
 * ``training``    data checks, joining, trainer threads and their records
 * ``jobform``     the create-job form → :class:`~califusion.protocol.JobSpec`
+* ``money``       :class:`LedgerDesk`: balances, history, payouts, the client-side chain check
+* ``moneyform``   the wallet's transfer and approve forms → ledger arguments
 """
 
 from califusion.web.app import Dashboard, create_app

@@ -21,6 +21,11 @@ class DashboardConfig:
     state_dir: Path
     port: int
     display_name: str = ""
+    # Where ``/ledger/v1`` is served: None means the coordinator serves it.
+    ledger_url: str | None = None
+    # The ledger operator's Ed25519 public key, trusted to sign tip certificates; None: the
+    # explorer verifies the hash chain but says that it could not check the certificate.
+    ledger_public_key: bytes | None = None
     poll_interval_s: float = 0.5
     live_refresh_s: float = 2.0
     max_upload_bytes: int = 512 * 1024**2
@@ -28,6 +33,10 @@ class DashboardConfig:
     # then the ledger's icrc1_symbol / icrc1_decimals fill them.
     token_symbol: str = "CFT"  # noqa: S105 - a currency symbol, not a secret
     token_decimals: int = 8
+
+    @property
+    def ledger_base_url(self) -> str:
+        return self.ledger_url or self.coordinator_url
 
     @property
     def origin(self) -> str:

@@ -14,6 +14,7 @@ from califusion.agent.client import CoordinatorClient
 from califusion.core.errors import CaliFusionError
 from califusion.crypto.identity import Identity
 from califusion.web.config import DashboardConfig
+from califusion.web.money import LedgerDesk
 from califusion.web.publishing import PublisherDesk
 from califusion.web.training import TrainerDesk
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class LocalAgent:
-    """What the routes call: a signed coordinator client, the publisher and trainer desks."""
+    """What the routes call: a signed coordinator client; the publisher, trainer, ledger desks."""
 
     def __init__(self, identity: Identity, config: DashboardConfig) -> None:
         self.identity = identity
@@ -38,6 +39,13 @@ class LocalAgent:
         )
         self.trainer = TrainerDesk(
             identity, config.coordinator_url, config.state_dir, self._stop, config.poll_interval_s
+        )
+        self.money = LedgerDesk(
+            identity,
+            config.ledger_base_url,
+            config.ledger_public_key,
+            default_symbol=config.token_symbol,
+            default_decimals=config.token_decimals,
         )
 
     @property
@@ -84,4 +92,5 @@ class LocalAgent:
             thread.join(timeout)
         self.trainer.join_threads(timeout)
         self.publisher.close()
+        self.money.close()
         self.client.close()

@@ -7,20 +7,25 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Protocol
 
+from califusion.crypto.principal import Account
 from califusion.ml.spec import Column, DataSchema
 from califusion.protocol import JobInfo, MemberState, RoundInfo, RoundState
 
 __all__ = [
     "ChartData",
     "SchemaRow",
+    "account_text",
     "amount",
     "chart_data",
     "joined_count",
     "parse_amount",
     "schema_rows",
+    "short_hex",
     "short_principal",
     "timestamp",
+    "tokens",
 ]
 
 ChartData = dict[str, list[float | None]]
@@ -33,6 +38,26 @@ def amount(units: int | None, decimals: int, symbol: str) -> str:
     value = Decimal(units).scaleb(-decimals)
     text = f"{value:,.{decimals}f}".rstrip("0").rstrip(".")
     return f"{text} {symbol}"
+
+
+class _Token(Protocol):
+    symbol: str
+    decimals: int
+
+
+def tokens(units: int | None, token: _Token) -> str:
+    """An amount in the ledger's own unit: ``{{ units|tokens(token) }}``."""
+    return amount(units, token.decimals, token.symbol)
+
+
+def account_text(account: Account | None) -> str:
+    """ICRC-1 account text (``principal`` or ``principal-checksum.subaccount``), or a dash."""
+    return account.to_text() if account is not None else "—"
+
+
+def short_hex(text: str, keep: int = 8) -> str:
+    """``0123456789abcdef…`` → ``01234567…89abcdef``: enough to compare hashes by eye."""
+    return text if len(text) <= 2 * keep + 1 else f"{text[:keep]}…{text[-keep:]}"
 
 
 def parse_amount(text: str, decimals: int) -> int:

@@ -13,11 +13,14 @@ from fastapi.templating import Jinja2Templates
 from califusion.web.config import DashboardConfig
 from califusion.web.local import LocalAgent
 from califusion.web.present import (
+    account_text,
     amount,
     joined_count,
     schema_rows,
+    short_hex,
     short_principal,
     timestamp,
+    tokens,
 )
 from califusion.web.security import session_of
 
@@ -38,6 +41,9 @@ class Renderer:
             units, config.token_decimals, config.token_symbol
         )
         env.filters["short"] = short_principal
+        env.filters["account"] = account_text
+        env.filters["hexshort"] = short_hex
+        env.filters["tokens"] = tokens
         env.filters["when"] = timestamp
         env.globals["joined_count"] = joined_count
         env.globals["schema_rows"] = schema_rows

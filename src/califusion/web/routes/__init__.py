@@ -1,5 +1,6 @@
-"""The dashboard's routes, one module per area: session, publisher, jobs, trainer."""
+"""The dashboard's routes, one module per area: session, publisher, jobs, trainer, wallet,
+explorer."""
 
-from califusion.web.routes import jobs, publisher, session, trainer
+from califusion.web.routes import explorer, jobs, publisher, session, trainer, wallet
 
-__all__ = ["jobs", "publisher", "session", "trainer"]
+__all__ = ["explorer", "jobs", "publisher", "session", "trainer", "wallet"]

@@ -11,6 +11,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from califusion.core.errors import CaliFusionError, DataSchemaError, InvalidInput
 from califusion.protocol import JobInfo, JobState
+from califusion.web.money import job_tags
 from califusion.web.render import agent_of, renderer_of
 from califusion.web.routes._common import Form, JobIdPath
 from califusion.web.training import TrainingRecord
@@ -32,10 +33,30 @@ def _open_jobs(request: Request) -> list[JobInfo]:
     return sorted(jobs, key=lambda j: j.created_at, reverse=True)
 
 
-def _earnings(records: list[TrainingRecord]) -> dict[str, list[float | None]]:
-    """Cumulative rounds trained over time, across jobs (the earnings chart's stand-in)."""
-    moments = sorted(r.at for record in records for r in record.rounds)
-    return {"time": list(moments), "rounds": [float(i + 1) for i in range(len(moments))]}
+def _earnings(request: Request, records: list[TrainingRecord]) -> dict[str, Any]:
+    """Escrow payments received for my jobs: per job, and cumulative over time (for the chart).
+
+    Read from my ledger blocks whose memo is an escrow payment naming one of my jobs; the chart
+    plots tokens as floats (display only), the table shows exact amounts."""
+    desk = agent_of(request).money
+    tags = job_tags([r.job_id for r in records])
+    try:
+        payouts = desk.payouts(tags)
+        decimals = desk.token().decimals
+    except CaliFusionError as exc:
+        return {"by_job": {}, "chart": {"time": [], "earned": []}, "error": str(exc)}
+    by_job: dict[str, int] = {}
+    times: list[float | None] = []
+    totals: list[float | None] = []
+    total = 0
+    for row in payouts:
+        assert row.escrow is not None
+        job_id = tags[row.escrow.tag]
+        by_job[job_id] = by_job.get(job_id, 0) + row.amount
+        total += row.amount
+        times.append(row.time_s)
+        totals.append(total / 10**decimals)
+    return {"by_job": by_job, "chart": {"time": times, "earned": totals}, "error": None}
 
 
 def _trainer_context(request: Request) -> dict[str, Any]:
@@ -45,7 +66,7 @@ def _trainer_context(request: Request) -> dict[str, Any]:
         "open_jobs": _open_jobs(request),
         "records": records,
         "joined": {r.job_id for r in records},
-        "earnings": _earnings(records),
+        "earnings": _earnings(request, records),
     }
 
 
@@ -57,6 +78,16 @@ def trainer_page(request: Request) -> Response:
 @router.get("/trainer/live", response_class=HTMLResponse)
 def trainer_live(request: Request) -> Response:
     return renderer_of(request).page(request, "_trainer_live.html", **_trainer_context(request))
+
+
+def _tokens(request: Request) -> dict[str, Any]:
+    """What the join flow shows about money: balance, fee (None and a reason if no ledger)."""
+    desk = agent_of(request).money
+    try:
+        token = desk.token()
+        return {"token": token, "balance": desk.balance(), "ledger_error": None}
+    except CaliFusionError as exc:
+        return {"token": desk.display_token(), "balance": None, "ledger_error": str(exc)}
 
 
 def _join_page(
@@ -80,6 +111,7 @@ def _join_page(
         already=agent.trainer.record(job.job_id) is not None
         or any(m.trainer == agent.principal for m in job.members),
         joinable=job.state in JOINABLE,
+        **_tokens(request),
     )
 
 
@@ -116,7 +148,13 @@ def check_data(request: Request, job_id: JobIdPath, data: Form) -> Response:
             request, "_check.html", job=job, data_path=path, problem=exc, samples=None
         )
     return renderer_of(request).page(
-        request, "_check.html", job=job, data_path=path, problem=None, samples=dataset.num_samples
+        request,
+        "_check.html",
+        job=job,
+        data_path=path,
+        problem=None,
+        samples=dataset.num_samples,
+        **_tokens(request),
     )
 
 
