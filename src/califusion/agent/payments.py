@@ -29,7 +29,7 @@ from typing import Literal
 from califusion.core.clock import Clock, SystemClock
 from califusion.core.errors import Conflict
 from califusion.crypto.identity import Identity
-from califusion.crypto.principal import Principal
+from califusion.crypto.principal import Account, Principal
 from califusion.ledger.api import LedgerAPI
 from califusion.ledger.escrow_api import EscrowAPI
 from califusion.ledger.escrow_ids import DepositKind, deposit_memo, escrow_account
@@ -89,6 +89,21 @@ def check_escrow(job: JobInfo, status: EscrowStatus) -> EscrowStatus:
     return status
 
 
+def require_balance(ledger: LedgerAPI, amount: int, what: str, fees: int) -> int:
+    """Raise unless the caller's account holds ``amount`` plus ``fees`` ledger fees; the
+    balance otherwise."""
+    fee = ledger.icrc1_fee()
+    balance = ledger.icrc1_balance_of(Account(ledger.caller))
+    needed = amount + fees * fee
+    if balance < needed:
+        raise Conflict(
+            f"{what} needs {format_tokens(needed)} ({format_tokens(amount)} plus "
+            f"{fees} ledger fee{'s' if fees > 1 else ''} of {format_tokens(fee)}); the balance "
+            f"of {ledger.caller} is {format_tokens(balance)}"
+        )
+    return balance
+
+
 def _ok(result: object, doing: str) -> None:
     if isinstance(result, Err):
         raise Conflict(f"the ledger refused to {doing}: {result.error}")
@@ -104,8 +119,14 @@ class PublisherPayments:
     clock: Clock = field(default_factory=SystemClock)
 
     def fund(self, job: JobInfo) -> EscrowStatus:
-        """Register the signed terms (or check the registered ones) and fund the reward pool."""
+        """Register the signed terms (or check the registered ones) and fund the reward pool.
+
+        A publisher whose balance cannot cover the pool is refused before anything is signed,
+        with its balance and the amount needed."""
         status = self.escrow.status(job.job_id)
+        missing = job.spec.reward_pool - status.funded
+        if missing > 0:
+            require_balance(self.ledger, missing, f"funding the reward pool of {job.job_id}", 1)
         if status.terms is None:
             terms = escrow_terms_for(job, seconds_to_ns(self.clock.now()))
             self.escrow.register_terms(sign_statement(self.identity, terms))
@@ -189,6 +210,8 @@ class TrainerPayments:
         if stake == 0 or status.stake_of(self.ledger.caller) >= stake:
             return status
         account = escrow_account(job.job_id)
+        fees = 2 if self.method == "approve" else 1  # approve + collect, or one transfer
+        require_balance(self.ledger, stake, f"the stake for {job.job_id}", fees)
         if self.method == "approve":
             fee = self.ledger.icrc1_fee()
             approved = self.ledger.icrc2_approve(ApproveArgs(spender=account, amount=stake + fee))

@@ -6,6 +6,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -13,9 +14,12 @@ import typer
 from rich.console import Console
 
 from califusion.agent.client import CoordinatorClient
-from califusion.core.errors import CaliFusionError
+from califusion.agent.escrow_client import HttpEscrowAPI
+from califusion.agent.ledger_client import HttpLedgerAPI
+from califusion.core.errors import CaliFusionError, NotFound
 from califusion.crypto.identity import Identity
 from califusion.crypto.keystore import load_keystore
+from califusion.protocol import JobSpec
 
 console = Console()
 err_console = Console(stderr=True)
@@ -51,6 +55,77 @@ PassphraseEnvOpt = Annotated[
         help="Name of an environment variable holding the passphrase (else you are asked).",
     ),
 ]
+
+
+LedgerUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ledger",
+        envvar="CALIFUSION_LEDGER",
+        help="Base URL serving /ledger/v1 and /escrow/v1 [default: the coordinator's].",
+    ),
+]
+
+
+def has_money(spec: JobSpec) -> bool:
+    """Whether a job moves tokens (a reward pool, stakes or a price): then its agents pay."""
+    return spec.reward_pool > 0 or spec.stake > 0 or spec.price is not None
+
+
+@dataclass
+class Money:
+    """One identity's signed connections to the ledger and its escrow."""
+
+    ledger: HttpLedgerAPI
+    escrow: HttpEscrowAPI
+
+    def close(self) -> None:
+        self.ledger.close()
+        self.escrow.close()
+
+    def __enter__(self) -> Money:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def money(identity: Identity, ledger: str | None, coordinator: str) -> Money:
+    """The ledger and escrow at ``ledger`` (default: the coordinator serves them), as
+    ``identity``; NotFound if nothing serves an escrow there."""
+    found = find_money(identity, ledger, coordinator)
+    if found is None:
+        raise _no_escrow(ledger or coordinator)
+    return found
+
+
+def _no_escrow(base: str) -> NotFound:
+    return NotFound(
+        f"{base} serves no escrow (/escrow/v1): start the coordinator with its ledger (the "
+        "default of `califusion coordinator serve`), or pass --ledger with the URL of "
+        "`califusion ledger serve`"
+    )
+
+
+def find_money(identity: Identity, ledger: str | None, coordinator: str) -> Money | None:
+    """:func:`money`, or None (with a warning) when the coordinator serves no escrow (run with
+    ``--no-ledger``, it moves no money); a ``--ledger`` that serves none is an error."""
+    base = ledger or coordinator
+    found = Money(HttpLedgerAPI(base, identity), HttpEscrowAPI(base, identity))
+    try:
+        found.escrow.status("probe")
+    except NotFound:
+        found.close()
+        if ledger is not None:
+            raise _no_escrow(ledger) from None
+        err_console.print(
+            f"[yellow]warning:[/] {base} serves no ledger or escrow: this job's reward pool, "
+            "stakes and price are not enforced (pass --ledger URL for a ledger served "
+            "elsewhere)",
+            highlight=False,
+        )
+        return None
+    return found
 
 
 def unlock(keystore: Path | None, passphrase_env: str = PASSPHRASE_ENV) -> Identity:

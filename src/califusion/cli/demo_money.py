@@ -68,9 +68,10 @@ class DemoBank:
     @contextlib.contextmanager
     def serving(self) -> Iterator[str]:
         """Serve the ledger over HTTP on a free local port; agents pay there meanwhile."""
-        config = uvicorn.Config(
-            create_ledger_app(self.ledger), host="127.0.0.1", port=free_port(), log_level="error"
-        )
+        # the escrow's routes too (for the CLI's `model buy`), without the payment thread: the
+        # demo runs the executor's payments itself, when it wants to show them
+        api = create_ledger_app(self.ledger, escrow=self.executor, escrow_interval_s=None)
+        config = uvicorn.Config(api, host="127.0.0.1", port=free_port(), log_level="error")
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="ledger-http", daemon=True)
         thread.start()

@@ -10,27 +10,37 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from califusion.agent.admission import StakeDecider
+from califusion.agent.client import poll
+from califusion.agent.payments import PublisherPayments
+from califusion.agent.payments_sales import ModelSeller
 from califusion.agent.publisher import PublisherAgent, RoundReport, write_json
 from califusion.cli.common import (
     DEFAULT_COORDINATOR,
     PASSPHRASE_ENV,
     CoordinatorOpt,
     KeystoreOpt,
+    LedgerUrlOpt,
+    Money,
     PassphraseEnvOpt,
     califusion_home,
     connect,
     console,
+    find_money,
     friendly_errors,
+    has_money,
     unlock,
 )
 from califusion.cli.verify import rounds_to_verify, verify_rounds
-from califusion.core.errors import InvalidInput
+from califusion.core.errors import InvalidInput, Unavailable
 from califusion.crypto.encoding import b64d
 from califusion.crypto.identity import Identity
+from califusion.ledger.escrow_api import EscrowReader
 from califusion.ml import to_safetensors
 from califusion.ml.data import Dataset, load_dataset
 from califusion.ml.spec import load_spec_file
-from califusion.protocol import JobInfo, JobSpec, RoundInfo
+from califusion.protocol import JobInfo, JobSpec, JobState, RoundInfo
+from califusion.protocol.payout import format_tokens
 
 app = typer.Typer(help="Publish and run training jobs (publisher side).", no_args_is_help=True)
 
@@ -47,6 +57,23 @@ def publisher(
     if with_validation:
         agent.validation = _local_validation(agent, with_validation)
     return agent
+
+
+def with_money(
+    agent: PublisherAgent, spec: JobSpec, ledger: str | None, coordinator: str
+) -> Money | None:
+    """Give a job's publisher agent its money side when the job moves tokens: it funds the
+    escrow on open, admits only trainers whose stake the escrow shows, and signs each round's
+    contributors (and the close statement) for the escrow."""
+    if not has_money(spec):
+        return None
+    identity = agent.client.identity
+    connections = find_money(identity, ledger, coordinator)
+    if connections is None:
+        return None
+    agent.payments = PublisherPayments(identity, connections.ledger, connections.escrow)
+    agent.admission = StakeDecider(connections.escrow)
+    return connections
 
 
 def _local_validation(agent: PublisherAgent, job_id: str) -> Dataset | None:
@@ -66,7 +93,10 @@ def create(
     validation: Annotated[
         Path | None, typer.Option(help="Your own held-out data to evaluate each round.")
     ] = None,
-    open_now: Annotated[bool, typer.Option("--open", help="Open the job at once.")] = False,
+    open_now: Annotated[
+        bool, typer.Option("--open", help="Open the job at once (funding its escrow first).")
+    ] = False,
+    ledger: LedgerUrlOpt = None,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
     passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
@@ -81,22 +111,46 @@ def create(
         agent.state_dir / "jobs" / job.job_id / "local.json",
         {"validation": str(validation.resolve()) if validation else None},
     )
-    if open_now:
-        job = agent.open(job.job_id)
-    console.print(f"created [bold]{job.job_id}[/] ({job.state.value}): {spec.title}")
+    console.print(f"created [bold]{job.job_id}[/] (draft): {spec.title}")
     console.print(job.job_id, highlight=False, soft_wrap=True, style="dim")
+    if open_now:
+        job = _open_funded(agent, job.job_id, ledger, coordinator)
+        console.print(f"{job.job_id} is {job.state.value}")
+
+
+def _open_funded(
+    agent: PublisherAgent, job_id: str, ledger: str | None, coordinator: str
+) -> JobInfo:
+    """Sign and register the escrow terms, fund the reward pool, then open the job."""
+    spec = agent.client.job(job_id).spec
+    connections = with_money(agent, spec, ledger, coordinator)
+    if connections is None:
+        return agent.open(job_id)
+    with connections:
+        job = agent.open(job_id)
+        status = connections.escrow.status(job_id)
+    console.print(
+        f"escrow terms signed and registered; reward pool {format_tokens(status.funded)} in "
+        f"escrow {status.account}; stake {format_tokens(spec.stake)} per trainer"
+        + (f"; model price {format_tokens(spec.price)}" if spec.price is not None else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+    return job
 
 
 @app.command("open")
 @friendly_errors
 def open_(
     job_id: str,
+    ledger: LedgerUrlOpt = None,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
     passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
-    """Open a draft job to trainers."""
-    job = publisher(coordinator, keystore, passphrase_env).open(job_id)
+    """Open a draft job to trainers; a job with a reward pool is funded in escrow first."""
+    agent = publisher(coordinator, keystore, passphrase_env)
+    job = _open_funded(agent, job_id, ledger, coordinator)
     console.print(f"{job.job_id} is {job.state.value}")
 
 
@@ -104,12 +158,15 @@ def open_(
 @friendly_errors
 def start(
     job_id: str,
+    ledger: LedgerUrlOpt = None,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
     passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
-    """Admit the waiting trainers and start round 1."""
-    job = publisher(coordinator, keystore, passphrase_env).start(job_id)
+    """Admit the waiting trainers (those whose stake the escrow shows) and start round 1."""
+    agent = publisher(coordinator, keystore, passphrase_env)
+    with_money(agent, agent.client.job(job_id).spec, ledger, coordinator)
+    job = agent.start(job_id)
     console.print(f"{job.job_id} is {job.state.value}, round {job.current_round}")
 
 
@@ -117,12 +174,16 @@ def start(
 @friendly_errors
 def cancel(
     job_id: str,
+    ledger: LedgerUrlOpt = None,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
     passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
-    """Cancel a job that has not ended."""
-    job = publisher(coordinator, keystore, passphrase_env).cancel(job_id)
+    """Cancel a job that has not ended (its escrow refunds the pool and stakes, before any
+    round; after one it settles on the rounds proven)."""
+    agent = publisher(coordinator, keystore, passphrase_env)
+    with_money(agent, agent.client.job(job_id).spec, ledger, coordinator)
+    job = agent.cancel(job_id)
     console.print(f"{job.job_id} is {job.state.value}")
 
 
@@ -131,15 +192,66 @@ def cancel(
 def run(
     job_id: str,
     timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
+    sell: Annotated[
+        bool,
+        typer.Option(
+            help="After completion, offer a priced model and grant its key to each buyer whose "
+            "payment the escrow shows, until interrupted (Ctrl-C) or --sell-for ends."
+        ),
+    ] = True,
+    sell_for: Annotated[
+        float | None, typer.Option(min=0, help="Stop selling after this many seconds.")
+    ] = None,
+    ledger: LedgerUrlOpt = None,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
     passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
-    """Serve a job as its aggregator until it ends: admit trainers, aggregate every round."""
+    """Serve a job as its aggregator until it ends: admit staked trainers, aggregate every
+    round, record each round's contributors in escrow; then sell access to the model."""
     agent = publisher(coordinator, keystore, passphrase_env, with_validation=job_id)
     job = agent.client.job(job_id)
-    final = run_with_progress(agent, job)
+    connections = with_money(agent, job.spec, ledger, coordinator)
+    final = run_with_progress(agent, job, timeout)
     console.print(f"{final.job_id} ended {final.state.value} {final.state_reason}".rstrip())
+    if connections is None:
+        return
+    with connections:
+        status = connections.escrow.status(job_id)
+        ending = status.ending.value if status.ending is not None else "not settled yet"
+        console.print(
+            f"escrow: {status.rounds_recorded} round(s) recorded, {ending}; the escrow pays "
+            "rewards and refunds stakes by its rule",
+            highlight=False,
+        )
+        if sell and final.state == JobState.COMPLETED and final.spec.price is not None:
+            sell_model(agent, connections.escrow, final, sell_for)
+
+
+def sell_model(
+    agent: PublisherAgent, escrow: EscrowReader, job: JobInfo, sell_for: float | None
+) -> None:
+    """Offer the final model and wrap its key to each paid buyer until interrupted."""
+    seller = ModelSeller(agent, escrow)
+    seller.offer(job.job_id)
+    price = format_tokens(job.spec.price or 0)
+    console.print(
+        f"model of {job.job_id} on offer at {price}: granting its key to each buyer whose "
+        "payment the escrow shows (Ctrl-C to stop)",
+        highlight=False,
+    )
+    try:
+        for _ in poll(1.0, sell_for):
+            try:
+                granted = seller.grant_paid(job.job_id)
+            except Unavailable as exc:  # the coordinator or ledger restarting: try again
+                console.print(f"[yellow]waiting:[/] {exc}", highlight=False)
+                continue
+            for buyer in granted:
+                console.print(f"granted the model key to {buyer}", highlight=False)
+    except KeyboardInterrupt:
+        pass
+    console.print("stopped selling", highlight=False)
 
 
 def run_with_progress(agent: PublisherAgent, job: JobInfo, timeout: float | None = None) -> JobInfo:

@@ -1,7 +1,8 @@
 """``califusion ledger``: run the embedded ledger on its own, and check one.
 
 - ``init``   create the operator keystore (whose account mints) and the ledger's database;
-- ``serve``  serve the ledger over HTTP (``/ledger/v1``), one process per ledger;
+- ``serve``  serve the ledger over HTTP (``/ledger/v1``) and its escrow (``/escrow/v1``: the
+  escrow executor runs in this process and pays what falls due), one process per ledger;
 - ``verify`` re-read every block of a ledger database, check the hash chain, recompute every
   balance, allowance and the total supply, and report each discrepancy (exit code 1).
 
@@ -14,11 +15,14 @@ passphrase in ``CALIFUSION_LEDGER_OPERATOR_PASSPHRASE``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
+import anyio.to_thread
 import typer
 import uvicorn
 from fastapi import FastAPI
@@ -33,6 +37,9 @@ from califusion.core.settings import MIB
 from califusion.crypto.identity import Identity
 from califusion.crypto.keystore import save_keystore
 from califusion.crypto.signing import DEFAULT_WINDOW_S
+from califusion.ledger.escrow_executor import EscrowExecutor
+from califusion.ledger.escrow_routes import escrow_router
+from califusion.ledger.escrow_runner import DEFAULT_INTERVAL_S, EscrowRunner
 from califusion.ledger.http_auth import SignedCallers
 from califusion.ledger.http_routes import ledger_router
 from califusion.ledger.service import Ledger
@@ -82,17 +89,46 @@ def create_ledger_app(
     *,
     clock: Clock | None = None,
     window_s: float = DEFAULT_WINDOW_S,
-    max_request_bytes: int = 64 * 1024,
+    max_request_bytes: int = MIB,
+    escrow: EscrowExecutor | None = None,
+    escrow_interval_s: float | None = DEFAULT_INTERVAL_S,
 ) -> FastAPI:
     """A standalone ledger server: the ledger's routes, with the coordinator's problem bodies
-    and body limit. Nonces live in memory (one process per ledger; see ``http_auth``)."""
+    and body limit. Nonces live in memory (one process per ledger; see ``http_auth``).
+
+    With ``escrow`` (the ledger's executor) the escrow is served at /escrow/v1 too, and while
+    the app runs a background thread makes the payments that fall due (every
+    ``escrow_interval_s``; None: no thread, the caller runs ``escrow.run_due()`` itself)."""
     callers = SignedCallers.in_memory(
         clock if clock is not None else SystemClock(), window_s=window_s
     )
-    api = FastAPI(title="CaliFusion ledger", version="1", summary="ICRC-1/2/3 over HTTP.")
+    runner = None
+    if escrow is not None and escrow_interval_s is not None:
+        runner = EscrowRunner(escrow, interval_s=escrow_interval_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if runner is not None:
+            runner.start()
+        try:
+            yield
+        finally:
+            if runner is not None:
+                await anyio.to_thread.run_sync(runner.stop)
+
+    api = FastAPI(
+        title="CaliFusion ledger",
+        version="1",
+        summary="ICRC-1/2/3 and the escrow over HTTP.",
+        lifespan=lifespan,
+    )
     install_problem_handlers(api)
     api.add_middleware(BodyLimitMiddleware, max_request_bytes=max_request_bytes, max_blob_bytes=MIB)
     api.include_router(ledger_router(ledger, callers))
+    if escrow is not None:
+        api.state.escrow = escrow
+        poke = runner.poke if runner is not None else None
+        api.include_router(escrow_router(escrow, callers, on_change=poke))
 
     @api.get("/health", tags=["health"])
     def health() -> dict[str, str]:
@@ -149,10 +185,11 @@ def serve(
     try:
         console.print(
             f"ledger {url}\nminting account {identity.principal}\n"
-            f"serving http://{host}:{port}/ledger/v1",
+            f"serving http://{host}:{port}/ledger/v1 and /escrow/v1",
             highlight=False,
         )
-        uvicorn.run(create_ledger_app(ledger), host=host, port=port, log_level=log_level)
+        api = create_ledger_app(ledger, escrow=EscrowExecutor(ledger))
+        uvicorn.run(api, host=host, port=port, log_level=log_level)
     finally:
         ledger.close()
 

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -30,6 +30,11 @@ class CoordinatorProcess:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     ledger_database_url: str | None = None  # check stakes and funding against this ledger
+    # Serve the ledger and escrow as `califusion coordinator serve` does by default (operator
+    # keystore under ``home``, passphrase from ``env``); off by default: most tests need no money.
+    ledger: bool = False
+    home: Path | None = None  # CALIFUSION_HOME of the process (default: beside the blobs)
+    env: dict[str, str] = field(default_factory=dict)  # added to the process's environment
 
     @property
     def url(self) -> str:
@@ -39,23 +44,26 @@ class CoordinatorProcess:
         self.port = self.port or free_port()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        command = [
-            sys.executable,
-            "-m",
-            "califusion.coordinator",
+        home = self.home if self.home is not None else self.blob_dir.parent
+        env = {**os.environ, **self.env}
+        if self.ledger:
+            env["CALIFUSION_HOME"] = str(home)  # its key, the operator's keystore, ledger.db
+            command = [sys.executable, "-m", "califusion.cli", "coordinator", "serve"]
+        else:
+            # where its key is made: beside its blobs, not in the user's home
+            command = [sys.executable, "-m", "califusion.coordinator", "--home", str(home)]
+        command += [
             "--port",
             str(self.port),
             "--database-url",
             self.database_url,
             "--blob-dir",
             str(self.blob_dir),
-            "--home",  # where its key is made: beside its blobs, not in the user's home
-            str(self.blob_dir.parent),
         ]
         if self.ledger_database_url is not None:
             command += ["--ledger-database-url", self.ledger_database_url]
         self.process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ}
+            command, stdout=log, stderr=subprocess.STDOUT, env=env
         )
         log.close()
         deadline = time.monotonic() + timeout

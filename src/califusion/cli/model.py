@@ -1,90 +1,104 @@
 """`califusion model …`: sell a completed job's model (publisher) and buy it (buyer).
 
-Paying is one ICRC-1 transfer of the price to the job's escrow account with the job's buy memo;
-``model buy`` checks the job, registers the buyer with the coordinator (so the publisher can wrap
-the model key to it) and makes that transfer with ``--ledger-database-url`` on the ledger's own
-machine, or prints it for any ICRC-1 wallet. The publisher's agent wraps the key once the ledger
-shows the payment (``model grant``); then ``model download`` fetches and decrypts the model.
+Paying is one ICRC-1 transfer of the price to the job's escrow account with the job's buy memo.
+``model buy`` checks the job and that the escrow is bound to the terms its spec shows, registers
+the buyer with the coordinator (so the publisher can wrap the model key to it), makes that
+transfer over the ledger's HTTP API (once: a buyer who paid already is not charged again), then
+waits for the key. The publisher's agent wraps the key once the escrow shows the payment (``job
+run`` does it while it sells, ``model grant`` once); then ``model download`` fetches and
+decrypts the model.
 """
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from califusion.agent.buyer import BuyerAgent
-from califusion.agent.payments import check_escrow
+from califusion.agent.client import CoordinatorClient, poll
+from califusion.agent.escrow_client import HttpEscrowAPI
+from califusion.agent.payments import check_escrow, require_balance
 from califusion.agent.payments_sales import ModelSeller
 from califusion.cli.common import (
     DEFAULT_COORDINATOR,
     PASSPHRASE_ENV,
     CoordinatorOpt,
     KeystoreOpt,
+    LedgerUrlOpt,
     PassphraseEnvOpt,
     connect,
     console,
     friendly_errors,
+    money,
     unlock,
 )
 from califusion.cli.jobs import publisher
-from califusion.core.errors import Conflict, InvalidInput
-from califusion.ledger.escrow_api import open_escrow_reader
-from califusion.ledger.escrow_ids import DepositKind, deposit_memo, escrow_account
+from califusion.core.errors import InvalidInput, NotFound, PermissionDenied, Unavailable
+from califusion.ledger.escrow_ids import escrow_account
 from califusion.protocol.payout import format_tokens
 
 app = typer.Typer(help="Sell and buy access to trained models.", no_args_is_help=True)
-
-LedgerDbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--ledger-database-url",
-        envvar="CALIFUSION_LEDGER_DATABASE_URL",
-        help="The embedded ledger's database, to read the job's escrow.",
-    ),
-]
 
 
 @app.command()
 @friendly_errors
 def buy(
     job_id: str,
-    ledger_database_url: LedgerDbOpt = None,
+    timeout: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait for the publisher to grant the key.")
+    ] = 600.0,
+    wait: Annotated[
+        bool, typer.Option(help="Wait for the key (else pay and return at once).")
+    ] = True,
+    ledger: LedgerUrlOpt = None,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
     passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
-    """Check a model is on sale and show the one transfer that buys it."""
+    """Pay a model's price into its job's escrow (once), then wait for its key."""
     identity = unlock(keystore, passphrase_env)
-    with connect(coordinator, identity) as client:
-        with contextlib.suppress(Conflict):
-            client.register("buyer")  # the publisher wraps the model key to our agreement key
-        job, price = BuyerAgent(client).check(job_id)
+    with connect(coordinator, identity) as client, money(identity, ledger, coordinator) as bank:
+        agent = BuyerAgent(client, bank.ledger, bank.escrow)
+        job, price = agent.check(job_id)
         client.model_offer(job_id)  # NotFound until the publisher offers it
-    if ledger_database_url is not None:
-        reader = open_escrow_reader(ledger_database_url)
-        try:
-            status = check_escrow(job, reader.status(job_id))
-        finally:
-            reader.close()
+        status = check_escrow(job, bank.escrow.status(job_id))
         if status.has_paid(identity.principal):
             console.print(
-                f"you paid for {job_id} already (block {status.purchases[identity.principal]})"
+                f"you paid for {job_id} already (block {status.purchases[identity.principal]}): "
+                "not paying again",
+                highlight=False,
             )
+        else:
+            require_balance(bank.ledger, price, f"buying the model of {job_id}", 1)
+            block = agent.buy(job_id)
+            console.print(
+                f"paid {format_tokens(price)} into escrow {escrow_account(job_id)} (block {block})",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if not wait:
             return
-    table = Table("field", "value", title=f"pay {format_tokens(price)} for the model of {job_id}")
-    table.add_row("from", identity.principal.to_text())
-    table.add_row("to", escrow_account(job_id).to_text())
-    table.add_row("amount", f"{price} ({format_tokens(price)})")
-    table.add_row("memo", deposit_memo(job_id, DepositKind.BUY).hex())
-    console.print(table)
+        _wait_for_key(client, job_id, timeout)
     console.print(
-        "Make this ICRC-1 transfer from your wallet. Once the ledger shows it the publisher's "
-        f"agent wraps the model key to you: then `califusion model download {job_id}`. "
-        "A second payment is refunded by the escrow, less the ledger fee."
+        f"the publisher granted you the model key: `califusion model download {job_id}`",
+        highlight=False,
+    )
+
+
+def _wait_for_key(client: CoordinatorClient, job_id: str, timeout: float) -> None:
+    with console.status(f"waiting for the publisher's agent to grant the key of {job_id}"):
+        for _ in poll(1.0, timeout):
+            try:
+                client.access_key(job_id)
+                return
+            except (NotFound, PermissionDenied, Unavailable):
+                continue
+    raise Unavailable(
+        f"no key granted for {job_id} within {timeout:.0f} s: the publisher's agent grants it "
+        f"while `job run` sells the model. Your payment is in escrow; run `califusion model "
+        f"buy {job_id}` again to wait (it will not pay twice)"
     )
 
 
@@ -128,19 +142,13 @@ def offer(
 @friendly_errors
 def grant(
     job_id: str,
-    ledger_database_url: LedgerDbOpt = None,
+    ledger: LedgerUrlOpt = None,
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
     passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
 ) -> None:
     """Publisher: wrap the model key to every buyer whose payment the escrow shows."""
-    if ledger_database_url is None:
-        raise InvalidInput("--ledger-database-url is required: who paid is the ledger's fact")
     agent = publisher(coordinator, keystore, passphrase_env)
-    reader = open_escrow_reader(ledger_database_url)
-    with agent.client:
-        try:
-            granted = ModelSeller(agent, reader).grant_paid(job_id)
-        finally:
-            reader.close()
+    with agent.client, HttpEscrowAPI(ledger or coordinator, agent.client.identity) as escrow:
+        granted = ModelSeller(agent, escrow).grant_paid(job_id)
     console.print(f"model key of {job_id} wrapped to {len(granted)} new buyer(s)")

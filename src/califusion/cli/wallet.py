@@ -44,8 +44,9 @@ LedgerOpt = Annotated[
     str,
     typer.Option(
         "--ledger",
-        envvar="CALIFUSION_LEDGER",
-        help="Base URL of a coordinator serving the ledger, or of `califusion ledger serve`.",
+        envvar=["CALIFUSION_LEDGER", "CALIFUSION_COORDINATOR"],
+        help="Base URL of a coordinator serving the ledger (the default, as `coordinator "
+        "serve` does), or of `califusion ledger serve`.",
     ),
 ]
 SubaccountOpt = Annotated[

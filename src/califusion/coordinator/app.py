@@ -27,7 +27,10 @@ from califusion.coordinator.services import JobService, PrincipalService, RoundS
 from califusion.coordinator.services.secagg import SecAggService
 from califusion.core.clock import Clock, SystemClock
 from califusion.core.settings import CoordinatorSettings
-from califusion.ledger.escrow_api import open_escrow_reader
+from califusion.ledger.escrow_api import EscrowReader, open_escrow_reader
+from califusion.ledger.escrow_executor import EscrowExecutor
+from califusion.ledger.escrow_routes import escrow_router
+from califusion.ledger.escrow_runner import EscrowRunner
 from califusion.ledger.http_auth import SignedCallers
 from califusion.ledger.http_routes import ledger_router
 from califusion.ledger.service import Ledger
@@ -43,6 +46,7 @@ def build_coordinator(
     clock: Clock | None = None,
     admission: AdmissionPolicy | None = None,
     blobs: BlobStore | None = None,
+    escrow: EscrowReader | None = None,
 ) -> Coordinator:
     """Wire the services (no I/O beyond creating the blob folder or bucket and loading — on
     first start, creating — the coordinator's key; the engine connects lazily)."""
@@ -70,7 +74,7 @@ def build_coordinator(
             db,
             clock,
             blobs,
-            admission if admission is not None else _default_admission(settings),
+            admission if admission is not None else _default_admission(settings, escrow),
             max_wrapped_key_bytes=settings.max_wrapped_key_bytes,
         ),
         rounds=RoundService(db, clock, blobs),
@@ -78,8 +82,13 @@ def build_coordinator(
     )
 
 
-def _default_admission(settings: CoordinatorSettings) -> AdmissionPolicy:
-    """Stakes and funding checked against the ledger's escrow when a ledger is configured."""
+def _default_admission(
+    settings: CoordinatorSettings, escrow: EscrowReader | None = None
+) -> AdmissionPolicy:
+    """Stakes and funding checked against the ledger's escrow when a ledger is configured:
+    ``escrow`` when this process serves it, else a reader of ``ledger_database_url``."""
+    if escrow is not None:
+        return StakeAdmission(escrow)
     if settings.ledger_database_url is None:
         return OpenAdmission()
     return StakeAdmission(open_escrow_reader(settings.ledger_database_url))
@@ -118,18 +127,32 @@ def create_app(
     ledger: Ledger | None = None,
 ) -> FastAPI:
     """A coordinator ASGI app. ``admission`` decides who may join (default: open while there is
-    room); ``blobs`` replaces the store the settings name (``blob_url``, else ``blob_dir``);
-    ``ledger`` is served at /ledger/v1 (default: the one the settings name, if any)."""
-    coordinator = build_coordinator(settings, clock=clock, admission=admission, blobs=blobs)
+    room, and with stakes and funding checked when a ledger is configured); ``blobs`` replaces
+    the store the settings name (``blob_url``, else ``blob_dir``); ``ledger`` is served at
+    /ledger/v1 (default: the one the settings name, if any), with its escrow at /escrow/v1: this
+    process then runs the escrow executor, and a background thread makes the payments due."""
+    clock = clock if clock is not None else SystemClock()
     own_ledger = ledger is None
     if ledger is None:
-        ledger = ledger_for_coordinator(settings, coordinator.clock)
+        ledger = ledger_for_coordinator(settings, clock)
+    runner: EscrowRunner | None = None
+    if ledger is not None:
+        runner = EscrowRunner(EscrowExecutor(ledger), interval_s=settings.escrow_interval_s)
+    coordinator = build_coordinator(
+        settings,
+        clock=clock,
+        admission=admission,
+        blobs=blobs,
+        escrow=runner.executor if runner is not None else None,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(upgrade_engine, coordinator.db.engine)
         stopping = asyncio.Event()
         ticker = asyncio.create_task(_tick_until(coordinator, stopping), name="califusion-ticker")
+        if runner is not None:
+            runner.start()
         log.info(
             "coordinator started",
             extra={
@@ -142,6 +165,8 @@ def create_app(
         finally:
             stopping.set()
             await ticker
+            if runner is not None:
+                await anyio.to_thread.run_sync(runner.stop)
             coordinator.db.dispose()
             if own_ledger and ledger is not None:
                 ledger.close()
@@ -168,6 +193,9 @@ def create_app(
             coordinator.principals.nonces, coordinator.clock, window_s=settings.request_window_s
         )
         app.include_router(ledger_router(ledger, callers))
+        assert runner is not None
+        app.state.escrow = runner.executor
+        app.include_router(escrow_router(runner.executor, callers, on_change=runner.poke))
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 
+from califusion.coordinator.admission import AdmissionPolicy
 from califusion.coordinator.app import create_app
 from califusion.core.settings import CoordinatorSettings
 
@@ -40,10 +41,11 @@ def configure_logging(level: str) -> None:
     root.propagate = False
 
 
-def serve(settings: CoordinatorSettings) -> None:
-    """Run one coordinator process in the foreground until interrupted."""
+def serve(settings: CoordinatorSettings, *, admission: AdmissionPolicy | None = None) -> None:
+    """Run one coordinator process in the foreground until interrupted (``admission``: see
+    :func:`create_app`; the CLI passes one that reads a standalone ledger's escrow over HTTP)."""
     configure_logging(settings.log_level)
-    app = create_app(settings)
+    app = create_app(settings, admission=admission)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 

@@ -77,4 +77,7 @@ class CoordinatorSettings(BaseSettings):
     ledger_operator_passphrase: SecretStr | None = Field(
         default=None, description="unlocks ledger_operator_keystore"
     )
+    escrow_interval_s: float = Field(
+        default=1.0, gt=0, description="how often the escrow executor makes the payments due"
+    )
     log_level: str = "info"

@@ -15,6 +15,7 @@ methods: ``account_blocks`` (an account's history, like the ICRC index canister)
 
 # No ``from __future__ import annotations``: FastAPI must resolve the route signatures, and they
 # name ``Caller``, a dependency alias local to ``ledger_router``.
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import anyio.to_thread
@@ -53,8 +54,8 @@ def _signed_path(request: Request) -> str:
     return f"{path}?{query}" if query else path
 
 
-def ledger_router(ledger: Ledger, callers: SignedCallers) -> APIRouter:
-    """The ledger's routes, authenticated by ``callers``."""
+def signed_caller(callers: SignedCallers) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency: the principal that signed the request (or a 401 problem)."""
 
     async def caller(request: Request) -> Principal:
         body = await request.body()
@@ -63,7 +64,12 @@ def ledger_router(ledger: Ledger, callers: SignedCallers) -> APIRouter:
             return callers.authenticate(*args)
         return await anyio.to_thread.run_sync(callers.authenticate, *args)
 
-    Caller = Annotated[Principal, Depends(caller)]  # noqa: N806 - a type alias
+    return caller
+
+
+def ledger_router(ledger: Ledger, callers: SignedCallers) -> APIRouter:
+    """The ledger's routes, authenticated by ``callers``."""
+    Caller = Annotated[Principal, Depends(signed_caller(callers))]  # noqa: N806 - a type alias
     router = APIRouter(prefix=PREFIX, tags=["ledger"])
 
     # --- ICRC-1 -------------------------------------------------------------------------------
