@@ -1,5 +1,5 @@
-"""Fixtures for the dashboard's tests: a real coordinator and ledger, `califusion ui` processes,
-Chromium.
+"""Fixtures for the dashboard's tests: a real coordinator serving the ledger and its escrow,
+`califusion ui` processes, Chromium.
 
 Browser tests drive Debian's Chromium (``/usr/bin/chromium``, or ``CALIFUSION_CHROMIUM``) with
 Playwright's Python client; no browser is downloaded. Without Chromium they are skipped, except
@@ -9,86 +9,67 @@ under CI (``CI`` set), where they fail. Screenshots go to ``test-artifacts/scree
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, sync_playwright
 
 from califusion.agent.ledger_client import HttpLedgerAPI
-from califusion.cli.ledger import create_ledger_app
 from califusion.cli.localserver import CoordinatorProcess
 from califusion.crypto.identity import Identity
-from califusion.crypto.keystore import save_keystore
+from califusion.crypto.keystore import load_keystore, save_keystore
 from califusion.crypto.principal import Account
-from califusion.ledger.setup import open_ledger
 from califusion.ledger.types import Ok, TransferArg
 
 from .harness import CHROMIUM, CHROMIUM_ARGS, FUNDS, PASSPHRASE, Stack, UiProcess, write_data
 
 
-@contextmanager
-def ledger_server(database: Path, operator: Identity) -> Iterator[str]:
-    """The embedded ledger served over HTTP on a loopback port, as `califusion ledger serve`."""
-    ledger = open_ledger(f"sqlite:///{database}", operator)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    config = uvicorn.Config(create_ledger_app(ledger), log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-        ledger.close()
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One coordinator serving the ledger and its escrow (as `califusion coordinator serve` does
+    by default); its operator mints ``FUNDS`` to each dashboard's user."""
     root = tmp_path_factory.mktemp("dashboard")
     data = write_data(root / "data")
+    home = root / "coordinator-home"
     server = CoordinatorProcess(
         database_url=f"sqlite:///{root / 'coordinator.db'}",
         blob_dir=root / "blobs",
         log_path=root / "coordinator.log",
+        ledger=True,
+        home=home,
+        env={"CALIFUSION_PASSPHRASE": PASSPHRASE},
     )
-    operator = Identity.generate()
-    with server, ledger_server(root / "ledger.db", operator) as ledger_url:
+    with server:
+        operator_keystore = home / "ledger-operator.json"
+        operator = load_keystore(operator_keystore, PASSPHRASE)
         uis = []
         principals = {}
-        ledger_args = [
-            "--ledger",
-            ledger_url,
-            "--ledger-key",
-            operator.public().signing_public.hex(),
-        ]
-        with HttpLedgerAPI(ledger_url, operator) as mint:
-            for name in ("publisher", "trainer-a", "trainer-b"):
+        ledger_args = ["--ledger-key", str(operator_keystore)]  # the ledger: the coordinator
+        with HttpLedgerAPI(server.url, operator) as mint:
+            for name in ("publisher", "trainer-a", "trainer-b", "buyer"):
                 keystore = root / "keys" / f"{name}.json"
                 identity = Identity.generate()
                 save_keystore(keystore, identity, PASSPHRASE, name=name, scrypt_n=2**12)
                 principals[name] = identity.principal.to_text()
                 minted = mint.icrc1_transfer(TransferArg(Account(identity.principal), FUNDS))
                 assert isinstance(minted, Ok)
-                home = root / f"home-{name}"
-                ui = UiProcess(name, keystore, home, server.url, extra_args=ledger_args)
+                user_home = root / f"home-{name}"
+                ui = UiProcess(name, keystore, user_home, server.url, extra_args=ledger_args)
                 uis.append(ui.start())
         try:
             for ui in uis:
                 ui.wait_url()
-            yield Stack(root, server, uis[0], uis[1:], data, ledger_url, principals)
+            yield Stack(
+                root=root,
+                coordinator=server,
+                publisher=uis[0],
+                trainers=uis[1:3],
+                buyer=uis[3],
+                data=data,
+                ledger_url=server.url,
+                principals=principals,
+            )
         finally:
             for ui in uis:
                 ui.stop()

@@ -102,13 +102,14 @@ class UiProcess:
 
 @dataclass
 class Stack:
-    """A coordinator, a ledger and three dashboards (publisher, two trainers) with their data
-    files; every dashboard's user starts with ``FUNDS`` on the ledger."""
+    """A coordinator serving the ledger and escrow, and four dashboards (publisher, two trainers,
+    a buyer) with their data files; every dashboard's user starts with ``FUNDS`` on the ledger."""
 
     root: Path
     coordinator: CoordinatorProcess
     publisher: UiProcess
     trainers: list[UiProcess]
+    buyer: UiProcess
     data: dict[str, Path]
     ledger_url: str = ""
     principals: dict[str, str] = field(default_factory=dict)

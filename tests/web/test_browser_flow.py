@@ -1,14 +1,18 @@
-"""The whole marketplace through the dashboard in a real browser.
+"""The whole marketplace through the dashboard in a real browser, with its money.
 
 A publisher's dashboard creates a job (first with mistakes, to see the messages beside the
-fields), opens it; two trainers' dashboards check their data (one file is broken, and the error
-names its row and column), join, and train in the background; the publisher starts the job and
-watches the curves fill in until it completes, then downloads the final model, which its agent
-decrypts. Every page is photographed at 1280 px and 390 px in ``test-artifacts/screenshots``.
+fields), funds its reward pool into the escrow and opens it; two trainers' dashboards check their
+data (one file is broken, and the error names its row and column), see balance, stake and fees,
+stake into the escrow and join, and train in the background; the publisher's agent admits them
+once the escrow shows their stakes; the publisher starts the job and watches the curves fill in
+until it completes, sees the escrow pay each trainer, and downloads the final model. A third
+user buys access to the model: pays into the escrow, waits for the publisher's agent to grant
+the key, and downloads the weights its own agent decrypted; it cannot pay twice, and a user who
+did not pay gets nothing. Every page is photographed at 1280 px and 390 px in
+``test-artifacts/screenshots``.
 
-Every dashboard is connected to a real ledger (not yet to an escrow): the join flow shows each
-trainer's balance, the stake and the ledger fee before confirming. Buying access to the model needs
-the escrow; the test checks that the page keeps a slot for it.
+The coordinator serves the ledger and the escrow (as `califusion coordinator serve` does by
+default): every amount on these pages comes from the ledger's blocks.
 """
 
 from __future__ import annotations
@@ -109,8 +113,12 @@ def test_publish_join_train_download(browser: Browser, stack: Stack) -> None:
     pub.get_by_role("button", name="Create job").click()
     expect(pub.locator("#job-state")).to_have_text("draft")
     job_id = pub.url.rsplit("/", 1)[1]
+    # opening funds the reward pool into escrow: the page says what it takes, then it is done
+    expect(pub.locator(f"#funding-{job_id}")).to_contain_text("your balance is 20 CFT")
     pub.get_by_role("button", name="Open to trainers").click()
     expect(pub.locator("#job-state")).to_have_text("open")
+    expect(pub.locator("#escrow-funded")).to_have_text("10 CFT")
+    expect(pub.locator("#escrow-terms")).to_have_text("signed")
     expect(pub.get_by_role("button", name="Start training")).to_be_disabled()
     shoot(pub, "03-job-open")
 
@@ -136,11 +144,14 @@ def test_publish_join_train_download(browser: Browser, stack: Stack) -> None:
     expect(a.locator("#join-balance")).to_have_text("20 CFT")
     expect(a.locator("#join-fee")).to_contain_text("0.0001 CFT")
     expect(a.locator("#confirm-stake")).to_have_text("0.5 CFT")
-    expect(a.locator("#confirm-after")).to_have_text("19.4999 CFT")
+    expect(a.locator("#confirm-fee")).to_contain_text("0.0002 CFT")  # approve + collect
+    expect(a.locator("#confirm-after")).to_have_text("19.4998 CFT")
+    expect(a.locator("#confirm-stake-note")).to_contain_text("escrow collects it")
     _assert_labelled(a)
     shoot(a, "06-join-confirm")
     a.get_by_role("button", name="Confirm and join").click()
     expect(a).to_have_url(re.compile(f"/jobs/{job_id}$"))
+    expect(a.locator("#escrow-stakes")).to_contain_text("1 · 0.5 CFT")  # staked on the ledger
 
     # trainer B uploads its Parquet file to its own local agent
     b_ctx, b = _signed_in(browser, stack.trainers[1].url)
@@ -149,9 +160,10 @@ def test_publish_join_train_download(browser: Browser, stack: Stack) -> None:
     b.get_by_role("button", name="Check data").click()
     expect(b.locator("#check-ok")).to_contain_text("300 rows fit the schema")
     expect(b.locator("#confirm-balance")).to_have_text("20 CFT")
-    expect(b.locator("#confirm-fee")).to_have_text("0.0001 CFT")
+    expect(b.locator("#confirm-fee")).to_contain_text("0.0002 CFT")
     b.get_by_role("button", name="Confirm and join").click()
     expect(b).to_have_url(re.compile(f"/jobs/{job_id}$"))
+    expect(b.locator("#escrow-stakes")).to_contain_text("2 · 1 CFT")
 
     # the publisher's agent admits both; start from the board; curves fill in live
     pub.goto(stack.publisher.origin + "/")
@@ -181,7 +193,20 @@ def test_publish_join_train_download(browser: Browser, stack: Stack) -> None:
     expect(pub.locator(".chart-empty:visible")).to_have_count(0)
     legend = pub.locator("#chart-accuracy .u-legend")
     expect(legend).to_contain_text("Accuracy")
-    expect(pub.get_by_text("Buying access for 2.5 CFT: available when the ledger")).to_be_visible()
+    # the escrow settles and pays: reward plus refunded stake to each trainer, read from blocks
+    expect(pub.locator("#escrow-outcome")).to_have_text("completed", timeout=30_000)
+    expect(pub.locator("#escrow-rounds")).to_have_text("3 / 3")
+    payouts = pub.locator("#payouts tbody tr")
+    expect(payouts.first).to_contain_text("payout", timeout=30_000)
+    paid = [contributors.nth(row).locator("td.paid") for row in range(2)]
+    for cell in paid:
+        expect(cell).to_have_text(re.compile(r"^\d[\d.,]* CFT$"))
+    amounts = {cell.inner_text() for cell in paid}
+    assert len(amounts) == 1, amounts  # same samples, same rounds: the same payout
+    payout = amounts.pop()
+    # half the 10 CFT pool and the 0.5 CFT stake back, less ledger fees
+    assert 5.0 < float(payout.removesuffix(" CFT")) <= 5.5, payout
+    expect(pub.locator("#sale-state")).to_contain_text("On sale for 2.5 CFT")
     shoot(pub, "08-job-completed")
 
     # the publisher downloads the final model, decrypted by its own agent
@@ -197,8 +222,10 @@ def test_publish_join_train_download(browser: Browser, stack: Stack) -> None:
     expect(mine).to_contain_text("completed")
     expect(mine.locator("td").nth(3)).to_have_text("3")
     expect(a.locator("#chart-earnings canvas")).to_have_count(1)
-    # no escrow pays this job (the ledger here serves no escrow): nothing counted as earned
-    expect(a.get_by_text("No payout received yet")).to_be_visible()
+    # the escrow's payout, counted as earned (from the trainer's own ledger blocks)
+    expect(mine.locator("td.earned")).to_have_text(payout)
+    expect(a.locator("#chart-earnings canvas")).to_be_visible()
+    expect(a.get_by_text("No payout received yet")).to_be_hidden()
     shoot(a, "09-trainer-my-jobs")
     a.goto(stack.trainers[0].origin + f"/jobs/{job_id}")
     expect(a.locator(".mine")).to_contain_text("3 round(s) trained")
@@ -206,6 +233,60 @@ def test_publish_join_train_download(browser: Browser, stack: Stack) -> None:
     pub.goto(stack.publisher.origin + "/")
     expect(pub.locator(f"#card-{job_id}")).to_contain_text("3 / 3")
     shoot(pub, "11-board-completed")
+
+    _buy_model(browser, stack, job_id, b)
     for context in (pub_ctx, a_ctx, b_ctx):
         context.close()
     assert PROBLEMS == []
+
+
+def _buy_model(browser: Browser, stack: Stack, job_id: str, unpaid: Page) -> None:
+    """A third user buys access, waits for the key, downloads the model; no second payment,
+    and a user who has not paid (trainer B, on ``unpaid``) gets nothing."""
+    buyer = stack.buyer
+    ctx, page = _signed_in(browser, buyer.url)
+    page.get_by_role("link", name="Models").click()
+    expect(page.locator(f"#model-{job_id}")).to_contain_text("2.5 CFT")
+    shoot(page, "16-models")
+    page.locator(f"#buy-{job_id}").click()
+    expect(page).to_have_url(re.compile(f"/jobs/{job_id}/access$"))
+    expect(page.locator("#buy-price")).to_have_text("2.5 CFT")
+    expect(page.locator("#buy-fee")).to_have_text("0.0001 CFT")
+    expect(page.locator("#buy-balance")).to_have_text("20 CFT")
+    expect(page.locator("#buy-after")).to_have_text("17.4999 CFT")
+    _assert_labelled(page)
+    shoot(page, "17-buy-confirm")
+    page.locator("#buy-button").click()
+    expect(page.locator("#access-waiting, #access-granted")).to_be_visible()
+    if page.locator("#access-waiting").is_visible():
+        shoot(page, "18-buy-waiting")
+    expect(page.locator("#access-granted")).to_be_visible(timeout=30_000)
+    expect(page.locator("#buy-button")).to_have_count(0)  # paid: no second payment offered
+    shoot(page, "19-buy-granted")
+    with page.expect_download() as info:
+        page.locator("#download-bought").click()
+    weights, meta = from_safetensors(Path(info.value.path()).read_bytes())
+    assert meta["job_id"] == job_id
+    assert weights["weight"].shape == (60, 10)
+
+    # a second payment, forged past the page, is refused by the agent: the balance stays
+    csrf = page.locator("body").get_attribute("hx-headers")
+    assert csrf is not None
+    token = re.search(r'"X-CSRF-Token": "([^"]+)"', csrf)
+    assert token is not None
+    again = page.request.post(
+        f"{buyer.origin}/jobs/{job_id}/access/buy",
+        headers={"X-CSRF-Token": token.group(1), "Origin": buyer.origin},
+    )
+    assert again.ok, again.status
+    page.goto(buyer.origin + "/wallet")
+    expect(page.locator("#balances .balance").first).to_have_text("17.4999 CFT")
+
+    # trainer B never paid: no key, no model
+    refused = unpaid.request.get(
+        f"{stack.trainers[1].origin}/jobs/{job_id}/access/model.safetensors"
+    )
+    assert refused.status == 403, refused.status
+    unpaid.goto(f"{stack.trainers[1].origin}/jobs/{job_id}/access")
+    expect(unpaid.locator("#buy-button")).to_be_enabled()
+    ctx.close()

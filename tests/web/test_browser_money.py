@@ -2,7 +2,8 @@
 
 Trainer A sends tokens to trainer B from its wallet (after a mistake in each field, shown beside
 the field), sees the transfer in its history, finds it in the explorer by block and by account,
-and reads the chain-verification result (hash chain and the operator-signed tip). Pages are
+and reads the chain-verification result (hash chain and the operator-signed tip). A user whose
+balance cannot fund a reward pool is told so beside the open button. Pages are
 photographed at 1280 px and 390 px in ``test-artifacts/screenshots``.
 """
 
@@ -14,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from .harness import Stack, shoot
-from .test_browser_flow import PROBLEMS, _assert_labelled, _signed_in
+from .test_browser_flow import PROBLEMS, _assert_labelled, _fill_job_form, _signed_in
 
 pytestmark = pytest.mark.e2e
 
@@ -78,4 +79,29 @@ def test_wallet_transfer_and_explorer(browser: Browser, stack: Stack) -> None:
     expect(b.locator(f"#history-{index}")).to_contain_text("+1.25 CFT")
     for one in (context, b_context):
         one.close()
+    assert PROBLEMS == []
+
+
+def test_opening_a_job_the_balance_cannot_fund(browser: Browser, stack: Stack) -> None:
+    """Opening funds the reward pool first: short of it, the job stays a draft and the page says
+    why beside the button, with the balance and the amount needed."""
+    ui = stack.trainers[1]
+    context, page = _signed_in(browser, ui.url)
+    page.goto(ui.origin + "/jobs/new")
+    _fill_job_form(page, stack.data["validation"])
+    page.get_by_label("Title").fill("Too rich for me")
+    page.get_by_label("Reward pool").fill("100")
+    page.get_by_role("button", name="Create job").click()
+    expect(page.locator("#job-state")).to_have_text("draft")
+    job_id = page.url.rsplit("/", 1)[1]
+    expect(page.locator(f"#funding-{job_id}")).to_contain_text("not enough")
+    page.get_by_role("button", name="Open to trainers").click()
+    refusal = page.locator(f"#action-error-{job_id}")
+    expect(refusal).to_contain_text("not opened")
+    expect(refusal).to_contain_text("needs 100.0001")
+    expect(refusal).to_contain_text("balance")
+    expect(page.locator("#job-state")).to_have_text("draft")
+    expect(page.locator("#escrow-funded")).to_have_text("0 CFT")  # nothing moved
+    shoot(page, "20-open-underfunded")
+    context.close()
     assert PROBLEMS == []

@@ -5,10 +5,12 @@ itself, so the browser never holds a key. It listens on 127.0.0.1 only and print
 with a one-session secret token: open that URL (and share it with nobody).
 
 The money pages talk to the ledger at ``--ledger`` (default: the coordinator, which serves
-``/ledger/v1`` when it runs one). ``--ledger-key`` names the ledger operator's keystore (only its
-public key is read) or its Ed25519 public key in hex: the explorer then checks the ledger's signed
-tip certificate against it. Without it, the operator keystore of this machine's
-``$CALIFUSION_HOME`` is used when there is one.
+``/ledger/v1`` and the escrow's ``/escrow/v1`` unless it runs with ``--no-ledger``); where the
+escrow is served, the dashboard funds reward pools, stakes, signs round statements, sells and
+buys models through it, and without one its jobs move no money. ``--ledger-key`` names the
+ledger operator's keystore (only its public key is read) or its Ed25519 public key in hex: the
+explorer then checks the ledger's signed tip certificate against it. Without it, the operator
+keystore of this machine's ``$CALIFUSION_HOME`` is used when there is one.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def ui(
         typer.Option(
             "--ledger",
             envvar="CALIFUSION_LEDGER",
-            help="Base URL serving /ledger/v1 (default: the coordinator).",
+            help="Base URL serving /ledger/v1 and /escrow/v1 (default: the coordinator).",
         ),
     ] = None,
     ledger_key: Annotated[

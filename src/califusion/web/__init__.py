@@ -11,6 +11,9 @@ request to the coordinator, so the browser never sees a private key.
 * ``training``    data checks, joining, trainer threads and their records
 * ``jobform``     the create-job form → :class:`~califusion.protocol.JobSpec`
 * ``money``       :class:`LedgerDesk`: balances, history, payouts, the client-side chain check
+* ``escrow``      :class:`EscrowLink`: where the escrow is, the agents' money objects; the
+                  escrow of one job as its page shows it (funding, stakes, payments)
+* ``buying``      :class:`BuyerDesk`: pay for a model once, wait for its key, decrypt it
 * ``moneyform``   the wallet's transfer and approve forms → ledger arguments
 """
 

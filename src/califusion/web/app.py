@@ -16,7 +16,7 @@ from califusion.crypto.identity import Identity
 from califusion.web.config import DashboardConfig
 from califusion.web.local import LocalAgent
 from califusion.web.render import STATIC_DIR, Renderer, is_htmx
-from califusion.web.routes import explorer, jobs, publisher, session, trainer, wallet
+from califusion.web.routes import access, explorer, jobs, publisher, session, trainer, wallet
 from califusion.web.security import LocalGuard, SessionStore, csrf_guard
 
 __all__ = ["Dashboard", "create_app"]
@@ -46,7 +46,7 @@ def create_app(agent: LocalAgent, sessions: SessionStore) -> FastAPI:
     app.state.sessions = sessions
     app.state.renderer = Renderer(config)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (session, publisher, jobs, trainer, wallet, explorer):
+    for module in (session, publisher, jobs, trainer, access, wallet, explorer):
         app.include_router(module.router)
 
     @app.exception_handler(CaliFusionError)

@@ -13,7 +13,9 @@ import threading
 from califusion.agent.client import CoordinatorClient
 from califusion.core.errors import CaliFusionError
 from califusion.crypto.identity import Identity
+from califusion.web.buying import BuyerDesk
 from califusion.web.config import DashboardConfig
+from califusion.web.escrow import EscrowLink
 from califusion.web.money import LedgerDesk
 from califusion.web.publishing import PublisherDesk
 from califusion.web.training import TrainerDesk
@@ -34,11 +36,21 @@ class LocalAgent:
         self._threads: list[threading.Thread] = []
         self.registration_error: str | None = None
         self._names: dict[str, str] = {}
+        self.escrow = EscrowLink(identity, config.ledger_base_url)
         self.publisher = PublisherDesk(
-            identity, config.coordinator_url, config.state_dir, config.poll_interval_s
+            identity,
+            config.coordinator_url,
+            config.state_dir,
+            config.poll_interval_s,
+            escrow=self.escrow,
         )
         self.trainer = TrainerDesk(
-            identity, config.coordinator_url, config.state_dir, self._stop, config.poll_interval_s
+            identity,
+            config.coordinator_url,
+            config.state_dir,
+            self._stop,
+            config.poll_interval_s,
+            escrow=self.escrow,
         )
         self.money = LedgerDesk(
             identity,
@@ -47,6 +59,7 @@ class LocalAgent:
             default_symbol=config.token_symbol,
             default_decimals=config.token_decimals,
         )
+        self.buyer = BuyerDesk(self.client, self.escrow)
 
     @property
     def principal(self) -> str:
@@ -93,4 +106,5 @@ class LocalAgent:
         self.trainer.join_threads(timeout)
         self.publisher.close()
         self.money.close()
+        self.escrow.close()
         self.client.close()

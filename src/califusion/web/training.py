@@ -5,6 +5,12 @@ local process only, which keeps it in ``state_dir/uploads`` readable by the user
 agent validates it against the job's schema and, once joined, a background thread takes part in
 every round until the job ends. What the agent joined and each round it trained is kept in
 ``state_dir/trainer/jobs.json``, so a restarted dashboard resumes its jobs.
+
+Money, when an escrow is served and the job moves tokens: confirming a join first checks that
+the escrow is bound to the terms the job shows and funded, then stakes (ICRC-2 approve of the
+job's escrow account, and the escrow collects), then asks the coordinator to join
+(:class:`~califusion.agent.payments.TrainerPayments`). The thread then trains round ``n`` only
+once the escrow holds the publisher's statement of round ``n - 1`` (``may_train``).
 """
 
 from __future__ import annotations
@@ -32,7 +38,8 @@ from califusion.core.errors import (
 )
 from califusion.crypto.identity import Identity
 from califusion.ml.data import Dataset, load_dataset
-from califusion.protocol import JobInfo, JobState, MemberState
+from califusion.protocol import JobInfo, JobSpec, JobState, MemberState
+from califusion.web.escrow import EscrowLink, close_payments, moves_money
 
 __all__ = ["RoundRecord", "TrainerDesk", "TrainingRecord"]
 
@@ -84,8 +91,11 @@ class TrainerDesk:
         state_dir: Path,
         stop: threading.Event,
         interval_s: float = 0.5,
+        *,
+        escrow: EscrowLink | None = None,
     ) -> None:
         self.identity = identity
+        self.escrow = escrow
         self._stop = stop
         self.coordinator_url = coordinator_url
         self.state_dir = state_dir
@@ -165,13 +175,17 @@ class TrainerDesk:
             seed=secrets.randbits(31),
             joined_at=time.time(),
         )
-        agent = self._trainer(record, data)
+        agent = self._trainer(record, data, job.spec)
         try:
-            joined = agent.join(job.job_id)
-        except Conflict:
-            joined = agent.client.job(job.job_id)
-            if agent.membership(joined) is None:
-                raise
+            try:
+                joined = agent.join(job.job_id)  # stakes first when the job moves money
+            except Conflict:
+                joined = agent.client.job(job.job_id)
+                if agent.membership(joined) is None:
+                    raise
+        except BaseException:
+            _close(agent)
+            raise
         record = record.model_copy(
             update={
                 "job_state": joined.state.value,
@@ -184,7 +198,15 @@ class TrainerDesk:
         self._launch(record.job_id, agent)
         return record
 
-    def _trainer(self, record: TrainingRecord, data: Dataset) -> TrainerAgent:
+    def staking(self, spec: JobSpec) -> bool:
+        """Whether joining this job stakes through the escrow (Unavailable if the ledger is
+        down: then nobody can tell, and a job with money must not be joined unstaked)."""
+        return self.escrow is not None and moves_money(spec) and self.escrow.served()
+
+    def _trainer(self, record: TrainingRecord, data: Dataset, spec: JobSpec) -> TrainerAgent:
+        payments = None
+        if self.escrow is not None and self.staking(spec):
+            payments = self.escrow.trainer_payments()
         client = CoordinatorClient(self.coordinator_url, self.identity)
         job_id = record.job_id
 
@@ -203,7 +225,7 @@ class TrainerDesk:
                 self._records[job_id] = current.model_copy(update={"rounds": rounds})
                 self._save()
 
-        return TrainerAgent(client, data, seed=record.seed, on_round=on_round)
+        return TrainerAgent(client, data, seed=record.seed, on_round=on_round, payments=payments)
 
     def _launch(self, job_id: str, agent: TrainerAgent) -> None:
         thread = threading.Thread(
@@ -232,8 +254,9 @@ class TrainerDesk:
         while True:
             try:
                 with CoordinatorClient(self.coordinator_url, self.identity) as client:
-                    schema = client.job(record.job_id).spec.data_schema
-                data = load_dataset(Path(record.data_path), schema)
+                    spec = client.job(record.job_id).spec
+                data = load_dataset(Path(record.data_path), spec.data_schema)
+                agent = self._trainer(record, data, spec)
                 break
             except Unavailable as exc:
                 self._update(record.job_id, error=f"waiting for the coordinator: {exc}")
@@ -242,7 +265,7 @@ class TrainerDesk:
             except CaliFusionError as exc:
                 self._update(record.job_id, error=f"cannot resume: {exc}")
                 return
-        self._run(record.job_id, self._trainer(record, data))
+        self._run(record.job_id, agent)
 
     def _run(self, job_id: str, agent: TrainerAgent) -> None:
         backoff = self.interval_s
@@ -265,7 +288,7 @@ class TrainerDesk:
                 if job.state in TERMINAL or member == MemberState.REJECTED:
                     return
         finally:
-            agent.client.close()
+            _close(agent)
 
     def join_threads(self, timeout: float) -> None:
         with self._lock:
@@ -273,3 +296,8 @@ class TrainerDesk:
         deadline = time.monotonic() + timeout
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _close(agent: TrainerAgent) -> None:
+    agent.client.close()
+    close_payments(agent.payments)

@@ -44,7 +44,14 @@ def _board_context(request: Request) -> dict[str, Any]:
     ended = [job for job in jobs if job.state in ENDED]
     errors = {job.job_id: agent.publisher.last_error(job.job_id) for job in jobs}
     keys = {job.job_id: agent.publisher.has_key(job.job_id) for job in jobs}
-    return {"columns": columns, "ended": ended, "errors": errors, "keys": keys}
+    action_errors = {job.job_id: agent.publisher.action_error(job.job_id) for job in jobs}
+    return {
+        "columns": columns,
+        "ended": ended,
+        "errors": errors,
+        "keys": keys,
+        "action_errors": action_errors,
+    }
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -110,10 +117,11 @@ def job_action(
     except CaliFusionError as exc:
         message = str(exc)
     if not is_htmx(request):
-        if message is not None:
+        on_job_page = data.get("view") == "actions"
+        if message is not None and not on_job_page:
             raise IllegalMove(message)
-        where = f"/jobs/{job_id}" if data.get("view") == "actions" else "/"
-        return RedirectResponse(where, status_code=303)
+        # the job page shows a refusal beside the button (PublisherDesk.action_error)
+        return RedirectResponse(f"/jobs/{job_id}" if on_job_page else "/", status_code=303)
     return renderer_of(request).page(
         request, "_board.html", message=message, **_board_context(request)
     )

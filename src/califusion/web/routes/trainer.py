@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -56,6 +57,10 @@ def _earnings(request: Request, records: list[TrainingRecord]) -> dict[str, Any]
         total += row.amount
         times.append(row.time_s)
         totals.append(total / 10**decimals)
+    if payouts:  # from the first join (nothing earned) to now: a step line, not a lone point
+        start = min([r.joined_at for r in records] + [payouts[0].time_s])
+        times = [start, *times, max(time.time(), payouts[-1].time_s)]
+        totals = [0.0, *totals, totals[-1]]
     return {"by_job": by_job, "chart": {"time": times, "earned": totals}, "error": None}
 
 
@@ -80,14 +85,32 @@ def trainer_live(request: Request) -> Response:
     return renderer_of(request).page(request, "_trainer_live.html", **_trainer_context(request))
 
 
-def _tokens(request: Request) -> dict[str, Any]:
-    """What the join flow shows about money: balance, fee (None and a reason if no ledger)."""
-    desk = agent_of(request).money
+STAKE_FEES = 2  # staking by ICRC-2: the approve, then the escrow's transfer_from
+
+
+def _tokens(request: Request, job: JobInfo) -> dict[str, Any]:
+    """What the join flow shows about money: balance, the fees staking costs, whether the stake
+    goes into an escrow (None and a reason if the ledger cannot be read)."""
+    agent = agent_of(request)
+    desk = agent.money
     try:
         token = desk.token()
-        return {"token": token, "balance": desk.balance(), "ledger_error": None}
+        staking = agent.trainer.staking(job.spec) and job.spec.stake > 0
+        return {
+            "token": token,
+            "balance": desk.balance(),
+            "staking": staking,
+            "stake_fees": STAKE_FEES * token.fee if staking else 0,
+            "ledger_error": None,
+        }
     except CaliFusionError as exc:
-        return {"token": desk.display_token(), "balance": None, "ledger_error": str(exc)}
+        return {
+            "token": desk.display_token(),
+            "balance": None,
+            "staking": False,
+            "stake_fees": 0,
+            "ledger_error": str(exc),
+        }
 
 
 def _join_page(
@@ -111,7 +134,7 @@ def _join_page(
         already=agent.trainer.record(job.job_id) is not None
         or any(m.trainer == agent.principal for m in job.members),
         joinable=job.state in JOINABLE,
-        **_tokens(request),
+        **_tokens(request, job),
     )
 
 
@@ -154,7 +177,7 @@ def check_data(request: Request, job_id: JobIdPath, data: Form) -> Response:
         data_path=path,
         problem=None,
         samples=dataset.num_samples,
-        **_tokens(request),
+        **_tokens(request, job),
     )
 
 

@@ -128,6 +128,11 @@
     var form = evt.target;
     if (form.hasAttribute("hx-post")) return; // htmx asks with hx-confirm
     var question = form.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) evt.preventDefault();
+    if (question && !window.confirm(question)) { evt.preventDefault(); return; }
+    // A payment is sent once: its button is disabled as soon as the form goes (the server
+    // refuses a second payment anyway).
+    form.querySelectorAll("button[data-once]").forEach(function (button) {
+      window.setTimeout(function () { button.disabled = true; button.setAttribute("aria-busy", "true"); }, 0);
+    });
   });
 })();
