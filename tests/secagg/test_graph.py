@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from califusion.core.errors import InvalidInput
-from califusion.fl.secagg import NeighbourGraph, SecAggConfig, plan_degree
+from califusion.fl.secagg import (
+    NeighbourGraph,
+    SecAggConfig,
+    corruption_threshold,
+    honest_majority_threshold,
+    plan_degree,
+)
 
 
 @settings(max_examples=40, deadline=None)
@@ -130,3 +136,54 @@ def test_config_validation() -> None:
             min_survivors=6,
             quantizer=SecAggConfig.plan(range(2), 4, clip=1.0, dense=True).quantizer,
         )
+
+
+def _tail(population: int, marked: int, draws: int, at_least: int) -> float:
+    return sum(
+        math.comb(marked, i) * math.comb(population - marked, draws - i)
+        for i in range(at_least, min(marked, draws) + 1)
+    ) / math.comb(population, draws)
+
+
+@pytest.mark.parametrize(
+    ("n", "dropout", "corruption", "expected"),
+    [
+        (100, 0.0, 0.05, (16, 11)),
+        (100, 0.1, 0.05, (34, 20)),
+        (500, 0.1, 0.05, (90, 57)),
+        (50, 0.0, 0.1, (16, 11)),
+    ],
+)
+def test_planned_degrees_with_corrupt_clients(
+    n: int, dropout: float, corruption: float, expected: tuple[int, int]
+) -> None:
+    """The threshold covers the corrupt neighbours a client may have (2t > k + c except
+    with probability 2^-40), corrupt clients count as absent for correctness, and the honest
+    survivors cannot split into two parts of the ring."""
+    k, t = plan_degree(n, dropout, max_corruption=corruption)
+    assert (k, t) == expected
+    dropped, corrupt = math.ceil(dropout * n), math.ceil(corruption * n)
+    c = 2 * t - k - 1  # the most corrupt neighbours this threshold tolerates
+    assert c >= 0 and n * _tail(n - 1, corrupt, k, c + 1) <= 2**-40
+    assert n * _tail(n - 1, dropped + corrupt, k, k - t + 1) <= 2**-20
+    removed = dropped + corrupt
+    assert math.comb(n, 2) * math.comb(removed, k) / math.comb(n, k) <= 2**-40
+    # and it is the smallest even degree that does all this
+    smaller = k - 2
+    t_smaller = corruption_threshold(n, smaller, corruption)
+    assert (
+        t_smaller > smaller
+        or n * _tail(n - 1, removed, smaller, smaller - t_smaller + 1) > 2**-20
+        or math.comb(n, 2) * math.comb(removed, smaller) / math.comb(n, smaller) > 2**-40
+    )
+
+
+def test_corruption_raises_the_threshold_beyond_an_honest_majority() -> None:
+    assert corruption_threshold(100, 14, 0.0) == honest_majority_threshold(14) == 8
+    assert corruption_threshold(100, 14, 0.05) > 8
+    config = SecAggConfig.plan(range(100), 4, clip=1.0, dense=True, max_corruption=0.05)
+    assert config.threshold == corruption_threshold(100, 99, 0.05) > 50
+    with pytest.raises(InvalidInput, match="colluding"):
+        SecAggConfig.plan(range(100), 4, clip=1.0, degree=8, max_corruption=0.1)
+    with pytest.raises(InvalidInput):
+        corruption_threshold(10, 4, 1.0)

@@ -124,3 +124,26 @@ def test_derive_seed_is_hkdf_and_domain_separated() -> None:
     assert len(seeds) == 4
     with pytest.raises(InvalidInput):
         derive_seed(key, "")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n_words=st.integers(0, 3 * CHUNK // 4 + 9),
+    workers=st.integers(1, 4),
+    wide=st.booleans(),
+)
+def test_parallel_accumulate_equals_one_pass(n_words: int, workers: int, wide: bool) -> None:
+    """Parts masked in threads, each stream started at its part's first word (CTR seek)."""
+    dtype = np.uint64 if wide else np.uint32
+    seeds = [os.urandom(32) for _ in range(4)]
+    start = expand(os.urandom(32), n_words, dtype)
+    one = accumulate(start.copy(), add=seeds[:2], subtract=seeds[2:])
+    many = accumulate(start.copy(), add=seeds[:2], subtract=seeds[2:], workers=workers)
+    assert np.array_equal(one, many)
+    if n_words:
+        assert not np.array_equal(many, start)
+
+
+def test_accumulate_rejects_no_workers() -> None:
+    with pytest.raises(InvalidInput, match="workers"):
+        accumulate(np.zeros(4, dtype=np.uint32), add=[bytes(32)], workers=0)

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from califusion.core.errors import WeightsError
 from califusion.crypto.prg import accumulate
 from califusion.fl.secagg import (
     AdvertiseKeys,
@@ -222,3 +223,33 @@ def test_pairwise_masks_sum_to_zero(n: int, dimension: int, seed: bytes) -> None
             assert mine.any()
         total += mine
     assert not total.any()
+
+
+@pytest.mark.parametrize("modulus_bits", [32, 64])
+def test_multi_chunk_vectors_with_parallel_workers(modulus_bits: int) -> None:
+    """Vectors spanning several mask blocks (and a ragged last one), clients in two threads
+    and the server unmasking in two: still the exact sum of the quantized updates."""
+    config = SecAggConfig.plan(
+        range(7), 3 * 65536 + 7, clip=1.0, max_dropout=0.2, modulus_bits=modulus_bits
+    )
+    updates = updates_for(config)
+    dropouts = {1: Stage.MASKED_INPUT, 4: Stage.UNMASK}
+    trace = simulate_round(config, updates, round_id=os.urandom(16), dropouts=dropouts, workers=2)
+    assert trace.result.contributors == {0, 2, 3, 4, 5, 6}
+    assert np.array_equal(
+        trace.result.total, expected_total(config, updates, trace.result.contributors)
+    )
+
+
+@pytest.mark.parametrize("where", [0, 3 * 65536 + 6])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_client_refuses_non_finite_update_anywhere(where: int, bad: float) -> None:
+    """The finiteness check runs chunk by chunk while masking; a bad value in the last
+    chunk still aborts the client before it sends anything."""
+    config = SecAggConfig.plan(range(4), 3 * 65536 + 7, clip=1.0, max_dropout=0.0)
+    harness = Harness(config)
+    harness.updates[2][where] = bad
+    shares = harness.step(harness.advertise())
+    with pytest.raises(WeightsError, match="NaN or infinity"):
+        harness.replies([m for m in shares if m.recipient == 2])
+    assert harness.clients[2].stage is Stage.ABORTED

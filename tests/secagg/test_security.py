@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from califusion.core.errors import BadSignature, DecryptionFailed, UnknownPrincipal
-from califusion.crypto.shamir import Share
+from califusion.crypto.prg import accumulate
+from califusion.crypto.shamir import Share, combine
 from califusion.fl.secagg import (
     AdvertiseKeys,
     DoubleRevealRefused,
@@ -30,6 +31,7 @@ from califusion.fl.secagg import (
     UnmaskShares,
     WrongRound,
 )
+from califusion.fl.secagg._keys import pairwise_seed, self_mask_seed
 from califusion.fl.secagg.messages import sign
 
 from .harness import Harness, expected_total, identity
@@ -281,3 +283,52 @@ def test_bad_share_from_a_malicious_client_aborts_the_round() -> None:
     with pytest.raises(SecAggAborted, match="unmask"):
         harness.send([sign(forged, identity(cheat.sender)), *replies[1:]])
     assert harness.server.stage is Stage.ABORTED
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known hole: no consistency round (Bonawitz et al. 2017 §4.4) — a server that "
+    "tells different clients different survivor sets can isolate one client",
+)
+def test_lying_server_cannot_isolate_a_client_with_inconsistent_views() -> None:
+    """Tells client u that all its neighbours dropped and everyone else that u survived
+    (and u's neighbours dropped): no honest client reveals both secrets of one peer, yet the
+    server gathers b_u and every neighbour's s_v and unmasks y_u alone. Passes once honest
+    clients refuse to unmask without evidence that their neighbours share their view."""
+    harness = Harness(SecAggConfig.plan(range(40), 64, clip=1.0, max_dropout=0.1))
+    masked = {m.sender: m for m in through_masking(harness)}
+    graph = harness.config.graph(harness.round_id)
+    victim, around = 0, set(graph.neighbours(0))
+    self_shares: list[Share] = []
+    key_shares: dict[int, list[Share]] = {v: [] for v in around}
+    for client in harness.config.participants:
+        mine = set(graph.neighbours(client))
+        dropped = mine if client == victim else (mine & around) - {client, victim}
+        request = UnmaskRequest(
+            harness.round_id,
+            client,
+            frozenset(set(harness.config.participants) - dropped),
+            frozenset(dropped),
+        )
+        try:
+            (reply,) = harness.clients[client].handle(request)
+        except (ProtocolViolation, DoubleRevealRefused, SecAggAborted):
+            continue
+        assert isinstance(reply, UnmaskShares)
+        self_shares += [Share.from_bytes(r.share) for r in reply.self_mask_shares if r.owner == 0]
+        for r in reply.key_shares:
+            if r.owner in around:
+                key_shares[r.owner].append(Share.from_bytes(r.share))
+    t = harness.config.threshold
+    if len(self_shares) < t or any(len(shares) < t for shares in key_shares.values()):
+        return  # the honest clients held out: the attack failed
+    exposed = masked[victim].masked.copy()
+    accumulate(exposed, subtract=[self_mask_seed(combine(self_shares, t), harness.round_id, 0)])
+    public = harness.server._keys[victim].mask_public
+    for v, shares in key_shares.items():
+        seed = pairwise_seed(
+            X25519PrivateKey.from_private_bytes(combine(shares, t)), public, harness.round_id, v, 0
+        )
+        accumulate(exposed, add=[seed])  # the victim (id 0) subtracted PRG(s_0v) for v > 0
+    quantized = harness.config.quantizer.quantize(harness.updates[victim])
+    assert not np.array_equal(exposed, quantized), "the server unmasked one client's input"

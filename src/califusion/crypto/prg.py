@@ -16,12 +16,21 @@ array, and :func:`accumulate` — the workhorse of masking and unmasking — str
 through one cache-sized scratch buffer and adds or subtracts it in place, chunk by chunk, so
 the vector being masked stays in cache while all its masks pass through it.
 Modular arithmetic is NumPy's native unsigned wrap-around: ``uint32`` arithmetic is mod 2^32.
+
+Chunk size. OpenSSL and NumPy release the GIL for each call, and a call that returns must
+take it back; with several threads masking at once (clients of a simulation, the halves of an
+unmasking pass) every return can wait on another thread. Blocks of 256 KiB make each AES call
+~30 µs, so those hand-overs cost little (128 KiB blocks lost a fifth of the second core),
+while a block, the scratch and a quantizer's buffer still fit in a core's L2 cache.
+:func:`accumulate` with ``workers`` cuts one vector into that many parts, each with its own
+streams started at its first word (CTR seeks), so unmasking uses every core.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import numpy as np
@@ -138,6 +147,11 @@ class MaskStreams:
     def __len__(self) -> int:
         return len(self._streams)
 
+    @property
+    def chunk_words(self) -> int:
+        """Words per internal step: blocks of this size (or a multiple) use it best."""
+        return self._words.size
+
     def apply(self, block: MaskArray) -> None:
         """Add the streams' next ``len(block)`` words to ``block`` (mod 2^32 or 2^64)."""
         if block.dtype != self.dtype:
@@ -161,17 +175,33 @@ def accumulate(
     subtract: Sequence[bytes] = (),
     *,
     hasher: Hasher | None = None,
+    workers: int = 1,
 ) -> MaskArray:
     """In place: ``out += sum(expand(s) for s in add) - sum(expand(s) for s in subtract)``.
 
     Arithmetic wraps modulo 2^32 or 2^64 with ``out``'s dtype. With ``hasher``, each chunk of
     the result is hashed right after its last mask is added, so hashing the masked vector
-    costs no extra pass over memory (the digest equals hashing the whole result). Returns
-    ``out``.
+    costs no extra pass over memory (the digest equals hashing the whole result). With
+    ``workers`` > 1 (and no hasher, which needs the chunks in order) the vector is cut into
+    that many parts masked in parallel threads; the result is the same. Returns ``out``.
     """
     _check_target(out)
-    streams = MaskStreams(add, subtract, dtype=out.dtype)
+    if workers < 1:
+        raise InvalidInput(f"workers must be at least 1, got {workers}")
     step = _CHUNK_BYTES // out.itemsize
+    parts = min(workers, -(-out.size // step)) if hasher is None and (add or subtract) else 1
+    if parts > 1:
+        # Equal parts, each starting at a multiple of 16 bytes (where a CTR stream can start).
+        align = 16 // out.itemsize
+        per_part = -(-out.size // (parts * align)) * align
+        starts = range(0, out.size, per_part)
+        with ThreadPoolExecutor(parts) as pool:
+            for _ in pool.map(
+                lambda low: _accumulate_part(out, add, subtract, low, per_part), starts
+            ):
+                pass
+        return out
+    streams = MaskStreams(add, subtract, dtype=out.dtype)
     for low in range(0, out.size, step):
         block = out[low : low + step]
         if len(streams):
@@ -179,6 +209,12 @@ def accumulate(
         if hasher is not None:
             hasher.update(block)
     return out
+
+
+def _accumulate_part(
+    out: MaskArray, add: Sequence[bytes], subtract: Sequence[bytes], low: int, size: int
+) -> None:
+    MaskStreams(add, subtract, dtype=out.dtype, start_word=low).apply(out[low : low + size])
 
 
 def _encryptor(seed: bytes, counter: bytes = _INITIAL_COUNTER) -> CipherContext:

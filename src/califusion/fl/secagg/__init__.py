@@ -23,7 +23,12 @@ from califusion.fl.secagg.errors import (
     SecAggAborted,
     WrongRound,
 )
-from califusion.fl.secagg.graph import NeighbourGraph, honest_majority_threshold, plan_degree
+from califusion.fl.secagg.graph import (
+    NeighbourGraph,
+    corruption_threshold,
+    honest_majority_threshold,
+    plan_degree,
+)
 from califusion.fl.secagg.messages import (
     AdvertiseKeys,
     ClientMessage,
@@ -98,6 +103,7 @@ __all__ = [
     "audit_round",
     "bits_for",
     "clip_by_norm",
+    "corruption_threshold",
     "decode_client",
     "decode_server",
     "encode_client",

@@ -238,16 +238,27 @@ class SecAggClient:
             (add if peer < self.client_id else subtract).append(seed)
         if self._pad_key is not None:
             add.append(pad_seed(self._pad_key, self.round_id, self.client_id))
-        # One pass: each chunk is quantized, masked and hashed while it is in cache.
-        values = quantizer.checked(self._update)
+        # One pass: each chunk is quantized (and checked finite), masked and hashed while it
+        # is in cache; nothing is sent if a later chunk turns out to hold NaN or infinity.
+        values = quantizer.checked_shape(self._update)
         slope = quantizer.slope(values)
         masked = np.empty(values.size, dtype=quantizer.dtype)
         streams = MaskStreams(add, subtract, dtype=quantizer.dtype)
         hasher = hashlib.sha256()
         buffer = np.empty(min(CHUNK, values.size), dtype=np.float64)
-        for low in range(0, values.size, CHUNK):
-            chunk = masked[low : low + CHUNK]
-            quantizer.quantize_chunk(values[low : low + CHUNK], slope, chunk, buffer, generator)
+        step = streams.chunk_words
+        for low in range(0, values.size, step):
+            chunk = masked[low : low + step]
+            for part in range(low, low + chunk.size, CHUNK):
+                end = min(part + CHUNK, low + chunk.size)
+                quantizer.quantize_chunk(
+                    values[part:end],
+                    slope,
+                    masked[part:end],
+                    buffer,
+                    generator,
+                    check_finite=True,
+                )
             streams.apply(chunk)
             hasher.update(chunk.data)
         self._update = None

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from califusion.core.errors import InvalidInput
-from califusion.fl.secagg.graph import NeighbourGraph, honest_majority_threshold, plan_degree
+from califusion.fl.secagg.graph import NeighbourGraph, corruption_threshold, plan_degree
 from califusion.fl.secagg.quantize import Quantizer
 
 ROUND_ID_BYTES = 16
@@ -88,6 +88,7 @@ class SecAggConfig:
         min_survivors: int | None = None,
         degree: int | None = None,
         min_contributors: int = 0,
+        max_corruption: float = 0.0,
     ) -> SecAggConfig:
         """Parameters for ``participants`` that survive a ``max_dropout`` fraction of dropouts.
 
@@ -99,18 +100,25 @@ class SecAggConfig:
         graph; larger values mean dense), e.g. to compare with another system at its own k;
         the round then tolerates only the dropouts that k happens to allow.
         ``min_contributors`` raises the default ``min_survivors`` to that many (at most n):
-        the fewest contributors a caller accepts a sum from.
+        the fewest contributors a caller accepts a sum from. ``max_corruption`` is the
+        fraction of clients that may collude with the server: the threshold then also covers
+        their shares (and the planned k grows to keep the round correct and the honest
+        clients connected); 0 means an honest majority of each neighbourhood.
         """
         ids = tuple(sorted(set(participants)))
         n = len(ids)
-        if degree is not None:
-            degree = min(degree, n - 1)
-            threshold = honest_majority_threshold(degree)
-        elif dense:
-            degree = n - 1
-            threshold = honest_majority_threshold(degree)
+        if degree is not None or dense:
+            degree = n - 1 if degree is None else min(degree, n - 1)
+            threshold = corruption_threshold(n, degree, max_corruption)
+            if threshold > degree:
+                raise InvalidInput(
+                    f"{degree} neighbours cannot hide a client from a server colluding with "
+                    f"{max_corruption:.0%} of the clients; plan the degree instead"
+                )
         else:
-            degree, threshold = plan_degree(n, max_dropout, failure_bits=failure_bits)
+            degree, threshold = plan_degree(
+                n, max_dropout, failure_bits=failure_bits, max_corruption=max_corruption
+            )
         return cls(
             participants=ids,
             dimension=dimension,

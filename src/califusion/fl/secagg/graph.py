@@ -8,16 +8,31 @@ by SHA-256(round seed ‖ id), so every client and the server derive the same gr
 round id alone, with no randomness API whose stream could change between library versions.
 ``degree = n − 1`` is the dense (Bonawitz) graph.
 
-Choosing k. A client's secrets are Shamir-shared among its k neighbours with threshold t; the
-round fails if, for some client, fewer than t neighbours survive. With t = ⌊k/2⌋ + 1 (an honest
-majority of each neighbourhood, so a server that lies about who dropped cannot collect both
-secrets of a client from disjoint groups), :func:`plan_degree` picks the smallest even
-k ≥ 2⌈log2 n⌉ whose failure probability, by a union bound over the n clients of the exact
-hypergeometric tail (D = ⌈δn⌉ dropouts placed at random), is below 2^−failure_bits; if none
-does, the dense graph. For δ = 0.1: n = 100 → k = 22, n = 500 → 32, n = 5000 → 40; for
-δ = 0.3: n = 100 → 60, n = 500 → 142 (failure_bits = 20, a failed round being retried).
-The 2⌈log2 n⌉ floor is a heuristic stand-in for Bell et al.'s connectivity bound against
-colluding clients, not their exact constant.
+Choosing k and t (Bell et al. 2020, with a server that may lie about who dropped). A client's
+secrets are Shamir-shared among its k neighbours with threshold t. Three conditions, each a
+union bound over the n clients of an exact hypergeometric tail (the seeded ring order makes a
+neighbourhood a uniformly random k-subset; D = ⌈δn⌉ dropouts, C = ⌈γn⌉ corrupt clients):
+
+* privacy of each client's two secrets: honest neighbours reveal only one of them per peer,
+  so a server with c corrupt neighbours of a client gets both only if k + c ≥ 2t. With c the
+  most corrupt neighbours any client has except with probability 2^−security_bits (40),
+  t = ⌊(k + c)/2⌋ + 1 — for γ = 0 the honest majority ⌊k/2⌋ + 1;
+* correctness: the round fails if some client keeps fewer than t responding neighbours;
+  dropouts and corrupt clients (who may withhold shares) count against it, at most
+  2^−failure_bits (20: a failed round is retried);
+* connectivity: with γ > 0 the honest survivors must stay one component, or the server learns
+  the sum of a small part. On the ring that takes two runs of k/2 consecutive removed
+  (dropped or corrupt) clients, so C(n, 2) · P[k given clients all removed] ≤ 2^−security_bits.
+  With γ = 0 it needs no term: a run of k/2 dropped leaves its neighbours k/2 < t responding
+  neighbours, so the round aborts (``SecAggServer._check_recoverable``) before revealing a
+  disconnected sum.
+
+:func:`plan_degree` picks the smallest even k ≥ 2⌈log2 n⌉ meeting all three, or the dense
+graph. For γ = 0, δ = 0.1: n = 100 → k = 22, n = 500 → 32; δ = 0.3: n = 100 → 60, n = 500 → 142.
+The 2⌈log2 n⌉ floor binds only for δ ≈ 0 and γ = 0 (n = 50 → 12, n = 100 → 14), where the
+conditions alone allow k = 2: it is a margin for an unconfigured corruption rate, not one of
+Bell et al.'s bounds, and with t = ⌊k/2⌋ + 1 it does not stop two corrupt neighbours — pass
+``max_corruption`` for that (γ = 0.05: n = 100, δ = 0 → k = 16, t = 11).
 """
 
 from __future__ import annotations
@@ -92,31 +107,72 @@ def honest_majority_threshold(degree: int) -> int:
     return degree // 2 + 1
 
 
-def plan_degree(n: int, max_dropout: float, *, failure_bits: int = 20) -> tuple[int, int]:
-    """(k, t) for ``n`` clients tolerating a fraction ``max_dropout`` of dropouts.
+def corruption_threshold(
+    n: int, degree: int, max_corruption: float, *, security_bits: int = 40
+) -> int:
+    """t = ⌊(k + c)/2⌋ + 1, c the most corrupt neighbours a client has (but with probability
+    2^−security_bits, union bound over n); the honest majority when ``max_corruption`` is 0.
+    May exceed ``degree``: then no threshold is safe at this degree."""
+    if not 0.0 <= max_corruption < 1.0:
+        raise InvalidInput(f"max_corruption is a fraction in [0, 1), got {max_corruption}")
+    corrupt = math.ceil(max_corruption * n - 1e-9)
+    bound = min(corrupt, degree)
+    c = 0
+    while (
+        c < bound and n * _hypergeometric_tail(n - 1, corrupt, degree, c + 1) > 2.0**-security_bits
+    ):
+        c += 1
+    return (degree + c) // 2 + 1
 
-    Raises if even the dense graph cannot tolerate that many dropouts with an honest-majority
-    threshold (which needs fewer than half of the clients to drop).
+
+def plan_degree(
+    n: int,
+    max_dropout: float,
+    *,
+    failure_bits: int = 20,
+    max_corruption: float = 0.0,
+    security_bits: int = 40,
+) -> tuple[int, int]:
+    """(k, t) for ``n`` clients tolerating a fraction ``max_dropout`` of dropouts and a
+    fraction ``max_corruption`` of clients colluding with the server (see the module notes).
+
+    Raises if even the dense graph cannot meet the conditions (an honest-majority threshold
+    needs fewer than half of the clients to drop).
     """
     if n < 2:
         raise InvalidInput("secure aggregation needs at least two clients")
     if not 0.0 <= max_dropout < 1.0:
         raise InvalidInput(f"max_dropout is a fraction in [0, 1), got {max_dropout}")
     dropped = math.ceil(max_dropout * n - 1e-9)  # 0.7 * 10 is 7.000000000000001
+    corrupt = math.ceil(max_corruption * n - 1e-9)
+    absent = min(n - 1, dropped + corrupt)  # corrupt clients may withhold their shares
     floor = min(n - 1, 2 * math.ceil(math.log2(n)))
     for degree in range(floor + floor % 2, n - 1, 2):
-        threshold = honest_majority_threshold(degree)
-        tail = _hypergeometric_tail(n - 1, dropped, degree, degree - threshold + 1)
-        if n * tail <= 2.0**-failure_bits:
-            return degree, threshold
+        threshold = corruption_threshold(n, degree, max_corruption, security_bits=security_bits)
+        if threshold > degree:
+            continue
+        tail = _hypergeometric_tail(n - 1, absent, degree, degree - threshold + 1)
+        if n * tail > 2.0**-failure_bits:
+            continue
+        if corrupt and _split_probability(n, dropped + corrupt, degree) > 2.0**-security_bits:
+            continue
+        return degree, threshold
     degree = n - 1
-    threshold = honest_majority_threshold(degree)
-    if degree - dropped < threshold:
+    threshold = corruption_threshold(n, degree, max_corruption, security_bits=security_bits)
+    if degree - absent < threshold:
         raise InvalidInput(
-            f"{n} clients cannot tolerate {dropped} dropouts with an honest-majority "
-            f"threshold: at most {degree - threshold} may drop"
+            f"{n} clients cannot tolerate {dropped} dropouts and {corrupt} corrupt clients "
+            f"with a threshold of {threshold}: at most {max(degree - threshold, 0)} may be absent"
         )
     return degree, threshold
+
+
+def _split_probability(n: int, removed: int, degree: int) -> float:
+    """Union bound on the ring splitting: two runs of ``degree``/2 consecutive clients (k
+    given clients) all among the ``removed``."""
+    if removed < degree:
+        return 0.0
+    return math.comb(n, 2) * math.comb(removed, degree) / math.comb(n, degree)
 
 
 def _hypergeometric_tail(population: int, marked: int, draws: int, at_least: int) -> float:

@@ -135,11 +135,17 @@ class Quantizer:
         cannot overflow it unless they are within a factor n of the float64 limit, which no
         model update is.
         """
+        values = self.checked_shape(update)
+        if not math.isfinite(float(np.sum(values, dtype=np.float64))):
+            raise WeightsError("an update must not contain NaN or infinity")
+        return values
+
+    def checked_shape(self, update: FloatArray) -> FloatArray:
+        """``update`` as a 1-D float array, its values not yet checked: quantize it with
+        ``check_finite=True`` (or call :meth:`checked`)."""
         values = np.asarray(update)
         if values.ndim != 1 or not np.issubdtype(values.dtype, np.floating):
             raise WeightsError("an update is a 1-D floating-point vector")
-        if not math.isfinite(float(np.sum(values, dtype=np.float64))):
-            raise WeightsError("an update must not contain NaN or infinity")
         return values
 
     def slope(self, values: FloatArray) -> float:
@@ -153,12 +159,18 @@ class Quantizer:
         out: WordArray,
         buffer: npt.NDArray[np.float64],
         rng: np.random.Generator | None = None,
+        *,
+        check_finite: bool = False,
     ) -> None:
         """Quantize one chunk (at most ``len(buffer)`` values, from :meth:`checked`) into
         ``out``.
 
         Works in a cache-sized float64 buffer, so a 10^6-vector costs a few passes in cache
         rather than several over main memory, and a caller can mask the chunk right after.
+        With ``check_finite`` the chunk is checked here (the float64 sum of its values, as
+        :meth:`checked` does for a whole vector, while it is in cache) and
+        :class:`WeightsError` raised, so a caller that took the vector from
+        :meth:`checked_shape` need not read it twice.
         """
         if self.stochastic and rng is None:
             raise InvalidInput("stochastic rounding needs a random generator")
@@ -166,8 +178,13 @@ class Quantizer:
         # and clipping to [0, L]: one pass fewer, and the norm clip folds into the slope.
         # Rounding is the cast's truncation of a non-negative value: floor(v + 1/2) rounds to
         # nearest (ties up), floor(v + U) stochastically — no separate rounding pass.
+        # Widening first and multiplying in place is the same float64 product as a mixed
+        # float32 × float64 multiply, without NumPy's slower buffered casting loop.
         chunk = buffer[: values.size]
-        np.multiply(values, slope, out=chunk, dtype=np.float64)
+        np.copyto(chunk, values)
+        if check_finite and not math.isfinite(float(np.add.reduce(chunk))):
+            raise WeightsError("an update must not contain NaN or infinity")
+        chunk *= slope
         if rng is not None and self.stochastic:
             chunk += self.levels / 2.0
             chunk += rng.random(values.size)

@@ -8,7 +8,9 @@ Sets, after Bonawitz et al.: U1 advertised keys, U2 shared keys, U3 sent a maske
 dropped = U2 − U3. Masked inputs are summed as they arrive (O(d) memory). At the end the
 server reconstructs b_u for u in U3 and s_u^SK for u in dropped — all secrets in one batched
 Shamir pass — checks each against the client's commitment or public key, and removes the
-self masks and the dropped clients' pairwise masks with one streamed PRG pass.
+self masks and the dropped clients' pairwise masks with one streamed PRG pass (split over
+``workers`` threads). A masked input is added and hashed in one pass (:func:`add_and_hash`),
+the SHA-256 feeding the check of the client's signature.
 A stage closes with fewer than ``min_survivors`` clients, or with a client whose secrets can
 no longer be reconstructed by t neighbours, aborts the round: :class:`SecAggAborted` names
 the stage and the counts, the running sum is erased and no unmask request is sent.
@@ -30,6 +32,7 @@ from califusion.core.errors import (
     BadSignature,
     CaliFusionError,
     IllegalTransition,
+    InvalidInput,
     UnknownPrincipal,
 )
 from califusion.crypto.prg import MaskArray, accumulate
@@ -57,7 +60,7 @@ from califusion.fl.secagg.messages import (
     verify,
 )
 
-_CHUNK_BYTES = 256 * 1024
+_CHUNK_BYTES = 1024 * 1024  # per SHA-256 update and modular add: few GIL hand-overs
 _ORDER = (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS, Stage.MASKED_INPUT, Stage.UNMASK)
 _STAGE_OF: dict[type, Stage] = {
     AdvertiseKeys: Stage.ADVERTISE_KEYS,
@@ -77,8 +80,24 @@ class SecAggResult:
     dropped: frozenset[int]
 
 
+def add_and_hash(total: MaskArray, vector: MaskArray) -> bytes:
+    """``total += vector`` (mod 2^w) and SHA-256 of ``vector``, in one pass: each 1 MiB chunk
+    is hashed right after it is added, while it is in cache. The server's ingest kernel."""
+    hasher = hashlib.sha256()
+    step = _CHUNK_BYTES // vector.itemsize
+    for low in range(0, vector.size, step):
+        block, part = total[low : low + step], vector[low : low + step]
+        np.add(block, part, out=block)
+        hasher.update(part.data)
+    return hasher.digest()
+
+
 class SecAggServer:
-    """The server of one round; ``identities`` are the clients' Ed25519 public keys."""
+    """The server of one round; ``identities`` are the clients' Ed25519 public keys.
+
+    ``workers`` threads expand the unmasking streams (each over its own part of the vector;
+    AES and NumPy release the GIL), so the last stage uses every core it is given.
+    """
 
     def __init__(
         self,
@@ -86,14 +105,19 @@ class SecAggServer:
         round_id: bytes,
         identities: Mapping[int, Ed25519PublicKey],
         now: float,
+        *,
+        workers: int = 1,
     ) -> None:
         if len(round_id) != ROUND_ID_BYTES:
             raise ProtocolViolation(f"a round id is {ROUND_ID_BYTES} bytes")
         missing = set(config.participants) - set(identities)
         if missing:
             raise UnknownPrincipal(f"no identity key for clients {sorted(missing)[:5]}")
+        if workers < 1:
+            raise InvalidInput(f"workers must be at least 1, got {workers}")
         self.config = config
         self.round_id = round_id
+        self.workers = workers
         self.stage = Stage.ADVERTISE_KEYS
         self.deadline = now + config.stage_timeout
         self.mask_streams = 0
@@ -187,23 +211,17 @@ class SecAggServer:
         self._shares[sender] = message
 
     def _on_masked_input(self, message: MaskedInput, identity: Ed25519PublicKey) -> None:
-        """Add the vector into the running sum and hash it in the same pass, chunk by chunk
-        while each chunk is in cache; then check the signature over that digest, and take
-        the vector back out if it fails."""
+        """Add the vector into the running sum and hash it in the same pass, then check the
+        signature over that digest, and take the vector back out if it fails."""
         vector = np.ascontiguousarray(message.masked)
         if vector.dtype != self.config.dtype or vector.shape != (self.config.dimension,):
             raise ProtocolViolation(
                 f"masked input of client {message.sender} must be {self.config.dimension} "
                 f"words of {self.config.dtype}"
             )
-        hasher = hashlib.sha256()
-        step = _CHUNK_BYTES // vector.itemsize
-        for low in range(0, vector.size, step):
-            block, part = self._total[low : low + step], vector[low : low + step]
-            np.add(block, part, out=block)
-            hasher.update(part.data)
+        digest = add_and_hash(self._total, vector)
         try:
-            verify(message, identity, payload=message.payload(hasher.digest()))
+            verify(message, identity, payload=message.payload(digest))
         except BadSignature:
             np.subtract(self._total, vector, out=self._total)
             raise
@@ -379,7 +397,7 @@ class SecAggServer:
                     )
                     # The survivor added +PRG(s) if owner < peer, and -PRG(s) otherwise.
                     (subtract if owner < peer else add).append(seed)
-        accumulate(self._total, add, subtract)
+        accumulate(self._total, add, subtract, workers=self.workers)
         self.mask_streams = len(add) + len(subtract)
         self.stage = Stage.DONE
         self._result = SecAggResult(

@@ -96,7 +96,8 @@ def simulate_round(
     at ``Stage.UNMASK`` it sent its masked input but reveals no shares. Raises what the server
     or a client raises (``SecAggAborted`` below the thresholds). With ``workers`` > 1 the
     clients of a stage compute in that many threads, as separate machines would in parallel
-    (AES, SHA-256 and NumPy release the GIL); the server stays one sequential state machine.
+    (AES, SHA-256 and NumPy release the GIL); the server stays one sequential state machine,
+    but expands its unmasking streams in that many threads.
     """
     silent_from = dict(dropouts or {})
     keys = identities or {pid: Ed25519PrivateKey.generate() for pid in config.participants}
@@ -105,7 +106,7 @@ def simulate_round(
     began = timer() if timer is not None else 0.0
     now = 0.0
     with watch.charge("server"):
-        server = SecAggServer(config, round_id, publics, now)
+        server = SecAggServer(config, round_id, publics, now, workers=max(1, workers))
 
     def answers(client: int, stage: Stage) -> bool:
         dropped_at = silent_from.get(client)
