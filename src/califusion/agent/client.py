@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -51,8 +51,13 @@ M = TypeVar("M", bound=BaseModel)
 _RETRIES = 4
 
 
-class CoordinatorClient:
-    """Typed, signed access to one coordinator on behalf of one identity."""
+class SignedClient:
+    """One identity's signed connection to one HTTP service; ``with`` closes it.
+
+    The coordinator, ledger and escrow clients are this plus their typed methods.
+    """
+
+    _service = "service"  # how errors name the peer
 
     def __init__(
         self,
@@ -62,9 +67,11 @@ class CoordinatorClient:
         clock: Clock | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.identity = identity
         self._clock = clock or SystemClock()
+        self._headers = headers
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
         )
@@ -72,11 +79,41 @@ class CoordinatorClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> CoordinatorClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    def _signed(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes = b"",
+        content_type: str = "application/json",
+        params: dict[str, str] | None = None,
+        attempts: int = 1,
+    ) -> httpx.Response:
+        return send_signed(
+            self._http,
+            self.identity,
+            self._clock,
+            method,
+            path,
+            body=body,
+            content_type=content_type,
+            params=params,
+            headers=self._headers,
+            attempts=attempts,
+            service=self._service,
+        )
+
+
+class CoordinatorClient(SignedClient):
+    """Typed, signed access to one coordinator on behalf of one identity."""
+
+    _service = "coordinator"
 
     # ---- transport ------------------------------------------------------------------------
 
@@ -90,17 +127,13 @@ class CoordinatorClient:
         params: dict[str, str] | None = None,
         retry: bool = False,
     ) -> httpx.Response:
-        return send_signed(
-            self._http,
-            self.identity,
-            self._clock,
+        return self._signed(
             method,
             path,
             body=body,
             content_type=content_type,
             params=params,
             attempts=_RETRIES if retry else 1,
-            service="coordinator",
         )
 
     def _json(

@@ -14,16 +14,11 @@ anyway: a trainer staked already gets its existing stake's block back.
 from __future__ import annotations
 
 import json
-from types import TracebackType
 from typing import Any
 
-import httpx
 from pydantic import BaseModel
 
-from califusion.agent.client import send_signed
-from califusion.core.clock import Clock, SystemClock
-from califusion.crypto.identity import Identity
-from califusion.crypto.principal import Principal
+from califusion.agent.ledger_client import LedgerServiceClient
 from califusion.ledger.escrow_routes import PREFIX
 from califusion.ledger.escrow_shapes import (
     BlockIndexShape,
@@ -35,52 +30,16 @@ from califusion.ledger.escrow_shapes import (
 )
 from califusion.ledger.escrow_store import EscrowStatus
 from califusion.ledger.escrow_terms import EscrowTerms, SignedStatement
-from califusion.ledger.http_auth import public_key_header
 
 __all__ = ["HttpEscrowAPI"]
 
 _ATTEMPTS = 4
 
 
-class HttpEscrowAPI:
+class HttpEscrowAPI(LedgerServiceClient):
     """``EscrowAPI`` for ``identity`` against the escrow at ``base_url`` (no ``/escrow/v1``)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        identity: Identity,
-        clock: Clock | None = None,
-        *,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self._identity = identity
-        self._clock = clock if clock is not None else SystemClock()
-        self._key_header = public_key_header(identity)
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
-        )
-
-    @property
-    def caller(self) -> Principal:
-        return self._identity.principal
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> HttpEscrowAPI:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"HttpEscrowAPI({self._http.base_url}, caller={self.caller})"
+    _service = "the escrow"
 
     def _call(
         self,
@@ -92,17 +51,8 @@ class HttpEscrowAPI:
         **query: str,
     ) -> Any:
         body = payload.model_dump_json().encode() if payload is not None else b""
-        response = send_signed(
-            self._http,
-            self._identity,
-            self._clock,
-            method,
-            f"{PREFIX}/{name}",
-            body=body,
-            params=query or None,
-            headers=self._key_header,
-            attempts=attempts,
-            service="the escrow",
+        response = self._signed(
+            method, f"{PREFIX}/{name}", body=body, params=query or None, attempts=attempts
         )
         return json.loads(response.content)
 

@@ -14,14 +14,13 @@ committed transfer): pass ``created_at_time`` and resend the same call — the l
 from __future__ import annotations
 
 import json
-from types import TracebackType
 from typing import Any
 
 import httpx
 from pydantic import BaseModel
 
-from califusion.agent.client import send_signed
-from califusion.core.clock import Clock, SystemClock
+from califusion.agent.client import SignedClient
+from califusion.core.clock import Clock
 from califusion.core.errors import InvalidInput
 from califusion.crypto.identity import Identity
 from califusion.crypto.principal import Account, Principal
@@ -70,8 +69,12 @@ def _nat(data: object, what: str) -> int:
     return int(data)
 
 
-class HttpLedgerAPI:
-    """``LedgerAPI`` for ``identity`` against the ledger at ``base_url`` (no ``/ledger/v1``)."""
+class LedgerServiceClient(SignedClient):
+    """A signed client of a service beside the ledger (its ledger or its escrow).
+
+    Requests carry the caller's public key too: the ledger knows nobody in advance, and
+    authenticates a caller by the key its principal is derived from.
+    """
 
     def __init__(
         self,
@@ -82,50 +85,39 @@ class HttpLedgerAPI:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._identity = identity
-        self._clock = clock if clock is not None else SystemClock()
-        self._key_header = public_key_header(identity)
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport
+        super().__init__(
+            base_url,
+            identity,
+            clock=clock,
+            timeout=timeout,
+            transport=transport,
+            headers=public_key_header(identity),
         )
 
     @property
     def caller(self) -> Principal:
-        return self._identity.principal
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> HttpLedgerAPI:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        return self.identity.principal
 
     def __repr__(self) -> str:
-        return f"HttpLedgerAPI({self._http.base_url}, caller={self.caller})"
+        return f"{type(self).__name__}({self._http.base_url}, caller={self.caller})"
+
+
+class HttpLedgerAPI(LedgerServiceClient):
+    """``LedgerAPI`` for ``identity`` against the ledger at ``base_url`` (no ``/ledger/v1``)."""
+
+    _service = "the ledger"
 
     # --- transport ----------------------------------------------------------------------------
 
     def _call(self, method: str, name: str, payload: BaseModel | None = None, **query: Any) -> Any:
         params = {key: str(value) for key, value in query.items() if value is not None}
         body = json.dumps(dump(payload)).encode() if payload is not None else b""
-        response = send_signed(
-            self._http,
-            self._identity,
-            self._clock,
+        response = self._signed(
             method,
             f"{PREFIX}/{name}",
             body=body,
             params=params,
-            headers=self._key_header,
             attempts=_READ_ATTEMPTS if method == "GET" else 1,
-            service="the ledger",
         )
         return response.json()
 

@@ -8,10 +8,10 @@ by SHA-256(round seed ‖ id), so every client and the server derive the same gr
 round id alone, with no randomness API whose stream could change between library versions.
 ``degree = n − 1`` is the dense (Bonawitz) graph.
 
-Choosing k and t (Bell et al. 2020, with a server that may lie about who dropped). A client's
-secrets are Shamir-shared among its k neighbours with threshold t. Three conditions, each a
-union bound over the n clients of an exact hypergeometric tail (the seeded ring order makes a
-neighbourhood a uniformly random k-subset; D = ⌈δn⌉ dropouts, C = ⌈γn⌉ corrupt clients):
+Choosing k and t (after Bell et al. 2020). A client's secrets are Shamir-shared among its k
+neighbours with threshold t. Three conditions, each a union bound over the n clients of an exact
+hypergeometric tail (the seeded ring order makes a neighbourhood a uniformly random k-subset;
+D = ⌈δn⌉ dropouts, C = ⌈γn⌉ corrupt clients):
 
 * privacy of each client's two secrets: honest neighbours reveal only one of them per peer,
   so a server with c corrupt neighbours of a client gets both only if k + c ≥ 2t. With c the
@@ -23,9 +23,11 @@ neighbourhood a uniformly random k-subset; D = ⌈δn⌉ dropouts, C = ⌈γn⌉
 * connectivity: with γ > 0 the honest survivors must stay one component, or the server learns
   the sum of a small part. On the ring that takes two runs of k/2 consecutive removed
   (dropped or corrupt) clients, so C(n, 2) · P[k given clients all removed] ≤ 2^−security_bits.
-  With γ = 0 it needs no term: a run of k/2 dropped leaves its neighbours k/2 < t responding
-  neighbours, so the round aborts (``SecAggServer._check_recoverable``) before revealing a
-  disconnected sum.
+  With γ = 0 it needs no term: a run of k/2 clients that really dropped leaves the clients
+  beside it k/2 < t neighbours to answer for them, so the round aborts
+  (``SecAggServer._check_recoverable``) before any disconnected sum can be unmasked. (A
+  server that *claims* dropouts inconsistently is another matter: see the xfail test
+  ``test_lying_server_cannot_isolate_a_client_with_inconsistent_views``.)
 
 :func:`plan_degree` picks the smallest even k ≥ 2⌈log2 n⌉ meeting all three, or the dense
 graph. For γ = 0, δ = 0.1: n = 100 → k = 22, n = 500 → 32; δ = 0.3: n = 100 → 60, n = 500 → 142.
