@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import typer
-import uvicorn
 from typer.testing import CliRunner, Result
 
 from califusion.cli.ledger import create_ledger_app
+from califusion.cli.localserver import serving
 from califusion.cli.wallet import app as wallet_app
 from califusion.crypto.identity import Identity
 from califusion.crypto.keystore import save_keystore
@@ -29,19 +26,8 @@ app.add_typer(wallet_app, name="wallet")
 @pytest.fixture
 def ledger_url(tmp_path: Path, operator: Identity) -> Iterator[str]:
     ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", operator)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    config = uvicorn.Config(create_ledger_app(ledger), port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        assert thread.is_alive()
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=20)
+    with serving(create_ledger_app(ledger), name="ledger") as url:
+        yield url
     ledger.close()
 
 

@@ -20,6 +20,7 @@ from califusion.agent.escrow_client import HttpEscrowAPI
 from califusion.agent.ledger_client import HttpLedgerAPI
 from califusion.cli.demo import demo_spec
 from califusion.cli.ledger import create_ledger_app
+from califusion.cli.localserver import serving
 from califusion.coordinator.admission import JoinRequest, OpenRequest, StakeAdmission
 from califusion.core.errors import BadSignature, Conflict, InvalidInput, PermissionDenied
 from califusion.crypto.encoding import b64e
@@ -46,8 +47,6 @@ from califusion.ledger.http_auth import public_key_header
 from califusion.ledger.service import Ledger
 from califusion.ledger.setup import open_ledger
 from califusion.protocol.payout import escrow_fields
-
-from .live import serving
 
 FEE = 10_000
 CFT = 100_000_000

@@ -13,6 +13,7 @@ import pytest
 
 from califusion.agent.ledger_client import HttpLedgerAPI
 from califusion.cli.ledger import create_ledger_app
+from califusion.cli.localserver import serving
 from califusion.coordinator import create_app
 from califusion.core.clock import SystemClock
 from califusion.core.errors import AuthenticationError, InvalidInput
@@ -38,8 +39,6 @@ from califusion.ledger import (
 from califusion.ledger.api import LedgerAPI
 from califusion.ledger.http_auth import public_key_header
 from califusion.ledger.setup import ledger_for_coordinator, open_ledger
-
-from .live import serving
 
 FEE = 10_000
 

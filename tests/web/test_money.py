@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from califusion.agent.ledger_client import HttpLedgerAPI
 from califusion.cli.ledger import create_ledger_app
+from califusion.cli.localserver import serving
 from califusion.crypto.identity import Identity
 from califusion.crypto.principal import Account
 from califusion.ledger.escrow_ids import PaymentKind, payment_memo
@@ -33,28 +31,6 @@ from califusion.web import Dashboard, DashboardConfig
 from califusion.web.money import describe_memo
 
 UNIT = 10**8  # 1 CFT
-
-
-@contextmanager
-def _serve(app: FastAPI) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    port = int(sock.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @dataclass
@@ -95,7 +71,7 @@ def _money(tmp_path: Path, *, trusted: bool = True) -> Iterator[Money]:
     operator, user = Identity.generate(), Identity.generate()
     ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}", operator)
     try:
-        with _serve(create_ledger_app(ledger)) as ledger_url:
+        with serving(create_ledger_app(ledger), lifespan="off") as ledger_url:
             with HttpLedgerAPI(ledger_url, operator) as mint:
                 result = mint.icrc1_transfer(TransferArg(Account(user.principal), 25 * UNIT))
                 assert isinstance(result, Ok)
@@ -118,26 +94,8 @@ def _money(tmp_path: Path, *, trusted: bool = True) -> Iterator[Money]:
         ledger.close()
 
 
-@contextmanager
-def _serve_at(dashboard: Dashboard) -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", dashboard.config.port))
-    sock.listen(16)
-    server = uvicorn.Server(
-        uvicorn.Config(dashboard.app, lifespan="off", log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield dashboard.config.origin
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+def _serve_at(dashboard: Dashboard) -> AbstractContextManager[str]:
+    return serving(dashboard.app, port=dashboard.config.port, lifespan="off", name="dashboard")
 
 
 @pytest.fixture

@@ -9,9 +9,6 @@ that needs no coordinator (the create-job form and its validation, sign-out).
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,8 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
+from califusion.cli.localserver import free_port
+from califusion.cli.localserver import serving as serve_app
 from califusion.cli.ui import _listen
 from califusion.crypto.identity import Identity
 from califusion.web import Dashboard, DashboardConfig
@@ -50,31 +48,20 @@ class Served:
 @contextmanager
 def serving(state_dir: Path) -> Iterator[Served]:
     """A dashboard served on a free loopback port (no background agent)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    port = int(sock.getsockname()[1])
+    port = free_port()
     config = DashboardConfig(
         coordinator_url="http://127.0.0.1:9", state_dir=state_dir, port=port, max_upload_bytes=4096
     )
     dashboard = Dashboard(Identity.generate(), config)
-    server = uvicorn.Server(
-        uvicorn.Config(dashboard.app, lifespan="off", log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
     served = Served(dashboard, port)
     try:
-        yield served
+        with serve_app(dashboard.app, port=port, lifespan="off", name="dashboard"):
+            try:
+                yield served
+            finally:
+                for client in served.clients:
+                    client.close()
     finally:
-        for client in served.clients:
-            client.close()
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
         dashboard.agent.stop()
 
 

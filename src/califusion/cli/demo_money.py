@@ -13,12 +13,9 @@ only reads the ledger's database: to refuse opening an unfunded job and joins wi
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import uvicorn
 from rich.table import Table
 
 from califusion.agent.admission import StakeDecider
@@ -29,7 +26,7 @@ from califusion.agent.payments import PublisherPayments, TrainerPayments
 from califusion.agent.payments_sales import ModelSeller
 from califusion.agent.publisher import PublisherAgent
 from califusion.cli.ledger import create_ledger_app
-from califusion.cli.localserver import free_port
+from califusion.cli.localserver import serving
 from califusion.core.errors import Unavailable
 from califusion.crypto.identity import Identity
 from califusion.crypto.keystore import save_keystore
@@ -71,24 +68,14 @@ class DemoBank:
         # the escrow's routes too (for the CLI's `model buy`), without the payment thread: the
         # demo runs the executor's payments itself, when it wants to show them
         api = create_ledger_app(self.ledger, escrow=self.executor, escrow_interval_s=None)
-        config = uvicorn.Config(api, host="127.0.0.1", port=free_port(), log_level="error")
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="ledger-http", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise Unavailable("the demo's ledger server did not start")
-            time.sleep(0.02)
-        self.ledger_url = f"http://127.0.0.1:{config.port}"
-        try:
-            yield self.ledger_url
-        finally:
-            for client in self._clients:
-                client.close()
-            self.ledger_url = None
-            server.should_exit = True
-            thread.join(timeout=10)
+        with serving(api, name="demo ledger") as url:
+            self.ledger_url = url
+            try:
+                yield url
+            finally:
+                for client in self._clients:
+                    client.close()
+                self.ledger_url = None
 
     def close(self) -> None:
         self.ledger.close()

@@ -1,4 +1,8 @@
-"""Start a real coordinator process on a free local port (for the demo and end-to-end tests)."""
+"""Local servers for the demo and the tests: a coordinator process, or an ASGI app in a thread.
+
+Both listen on 127.0.0.1 only. :func:`serving` binds its socket before the server starts, so
+the port it yields cannot be taken by anyone else in between.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,18 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 import httpx
+import uvicorn
+from starlette.types import ASGIApp
 
 from califusion.core.errors import Unavailable
 
@@ -20,6 +30,43 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(
+    app: ASGIApp,
+    *,
+    port: int = 0,
+    lifespan: Literal["on", "off"] = "on",
+    timeout: float = 30.0,
+    name: str = "server",
+) -> Iterator[str]:
+    """Serve ``app`` from a thread of this process until the block ends; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+        bound = int(sock.getsockname()[1])
+        config = uvicorn.Config(app, lifespan=lifespan, log_level="warning", access_log=False)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name=f"{name}-{bound}", daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                raise Unavailable(f"the {name} on port {bound} did not start")
+            time.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{bound}"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=20)
+    finally:
+        sock.close()
 
 
 @dataclass
