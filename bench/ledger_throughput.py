@@ -296,11 +296,11 @@ What limits it, in order (see the module docstring of ``califusion.ledger.group_
 
 1. **One core of Python.** Everything a transfer costs in Python — the caller's arguments, the
    rules (``ledger.state``), the block hash and JSON (``ledger.block_codec``), its rows, the
-   hand-offs between threads — runs under one GIL: about 230 µs of CPU per transfer with 32
-   threads on an in-memory SQLite database (4,255/s measured there, 8 s, load 2.5), about
-   290 µs on a SQLite file. That caps the service path near 4,000/s on an idle core of this
-   machine, whatever the database does; the commit stage also waits for the GIL each time it
-   comes back from the database.
+   hand-offs between threads — runs under one GIL: about 150 µs of wall time per transfer on
+   an idle machine (6,367/s with 32 threads on a SQLite file, section "idle machine"), 230 to
+   290 µs when other processes share the cores. That caps the service path near 6,500/s here,
+   whatever the database does; the commit stage also waits for the GIL each time it comes
+   back from the database.
 2. **The commit.** Each batch is one transaction: one WAL sync on SQLite ``FULL`` (about 1 ms
    here), one WAL flush on PostgreSQL, plus a handful of statements (on PostgreSQL the server
    spends about 0.1–0.2 ms per block row: heap, primary key, two or three partial indexes).

@@ -11,12 +11,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from califusion.core.errors import WeightsError
+from califusion.core.errors import InvalidInput, WeightsError
 from califusion.crypto.prg import accumulate
 from califusion.fl.secagg import (
     AdvertiseKeys,
     SecAggAborted,
     SecAggConfig,
+    SecAggServer,
     Stage,
     UnmaskRequest,
     remove_pad,
@@ -253,3 +254,10 @@ def test_client_refuses_non_finite_update_anywhere(where: int, bad: float) -> No
     with pytest.raises(WeightsError, match="NaN or infinity"):
         harness.replies([m for m in shares if m.recipient == 2])
     assert harness.clients[2].stage is Stage.ABORTED
+
+
+def test_server_needs_at_least_one_worker() -> None:
+    config = SecAggConfig.plan(range(4), 8, clip=1.0, max_dropout=0.0)
+    publics = {pid: identity(pid).public_key() for pid in config.participants}
+    with pytest.raises(InvalidInput, match="workers"):
+        SecAggServer(config, os.urandom(16), publics, 0.0, workers=0)

@@ -287,7 +287,7 @@ def test_bad_share_from_a_malicious_client_aborts_the_round() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known hole: no consistency round (Bonawitz et al. 2017 §4.4) — a server that "
+    reason="known hole: no ConsistencyCheck round (Bonawitz et al. 2017) — a server that "
     "tells different clients different survivor sets can isolate one client",
 )
 def test_lying_server_cannot_isolate_a_client_with_inconsistent_views() -> None:
