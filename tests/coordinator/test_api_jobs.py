@@ -240,3 +240,33 @@ def test_unauthenticated_moves_change_nothing(s: Scenario, attack: str) -> None:
         code = "bad-signature"
     refused(s, send, 401, code)
     assert s.get_job()["state"] == "draft"
+
+
+def test_the_job_list_pages_without_skipping_or_repeating(s: Scenario) -> None:
+    api = s.api
+    body = {"spec": spec_json(), "initial_model": s.initial_model}
+    ids = [s.job_id] + [api.ok(api.post(s.publisher, "/v1/jobs", body))["job_id"] for _ in range(4)]
+    seen: list[str] = []
+    after = ""
+    while True:
+        query = f"?limit=2&after={after}" if after else "?limit=2"
+        page = api.ok(api.get(s.publisher, f"/v1/jobs{query}"))
+        seen += [job["job_id"] for job in page]
+        if len(page) < 2:
+            break
+        after = page[-1]["job_id"]
+    whole = [j["job_id"] for j in api.ok(api.get(s.publisher, "/v1/jobs"))]
+    assert seen == whole  # the pages, in order, are the whole list: nothing skipped or repeated
+    assert sorted(whole) == sorted(ids)
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "code"),
+    [("?limit=0", 422, "invalid-input"), ("?limit=201", 422, "invalid-input")],
+)
+def test_a_bad_page_is_refused(s: Scenario, query: str, status: int, code: str) -> None:
+    assert_problem(s.api.get(s.publisher, f"/v1/jobs{query}"), status, code)
+
+
+def test_paging_after_an_unknown_job_is_404(s: Scenario) -> None:
+    assert_problem(s.api.get(s.publisher, "/v1/jobs?after=job-" + "0" * 32), 404, "not-found")

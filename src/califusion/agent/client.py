@@ -181,11 +181,19 @@ class CoordinatorClient(SignedClient):
         return JobInfo.model_validate(self._json("POST", "/v1/jobs", payload))
 
     def list_jobs(
-        self, *, state: JobState | None = None, publisher: str | None = None
+        self, *, state: JobState | None = None, publisher: str | None = None, page: int = 200
     ) -> list[JobSummary]:
+        """Every job that matches, oldest first, read ``page`` at a time."""
         params = {k: str(v) for k, v in (("state", state), ("publisher", publisher)) if v}
+        params["limit"] = str(page)
         adapter = TypeAdapter(list[JobSummary])
-        return adapter.validate_python(self._json("GET", "/v1/jobs", params=params))
+        found: list[JobSummary] = []
+        while True:
+            batch = adapter.validate_python(self._json("GET", "/v1/jobs", params=params))
+            found.extend(batch)
+            if len(batch) < page:
+                return found
+            params["after"] = batch[-1].job_id
 
     def job(self, job_id: str) -> JobInfo:
         return self._get(JobInfo, f"/v1/jobs/{job_id}")

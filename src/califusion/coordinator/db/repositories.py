@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from califusion.coordinator.db.models import JobRow, MemberRow, PrincipalRow, RoundRow, UpdateRow
-from califusion.core.errors import Conflict
+from califusion.core.errors import Conflict, NotFound
 from califusion.protocol.jobs import JobState, MemberState, RoundState
 
 
@@ -60,12 +60,29 @@ class JobRepository:
             query = query.with_for_update().execution_options(populate_existing=True)
         return self.session.scalars(query).one_or_none()
 
-    def list_jobs(self, *, state: JobState | None, publisher: str | None) -> Sequence[JobRow]:
+    def list_jobs(
+        self,
+        *,
+        state: JobState | None,
+        publisher: str | None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Sequence[JobRow]:
+        """Jobs oldest first; a page starts after the job ``after`` (keyset: no skipped rows)."""
         query = select(JobRow).order_by(JobRow.created_at, JobRow.job_id)
         if state is not None:
             query = query.where(JobRow.state == state.value)
         if publisher is not None:
             query = query.where(JobRow.publisher == publisher)
+        if after is not None:
+            anchor = self.session.get(JobRow, after)
+            if anchor is None:
+                raise NotFound(f"no job {after!r} to page after")
+            query = query.where(
+                tuple_(JobRow.created_at, JobRow.job_id) > tuple_(anchor.created_at, anchor.job_id)
+            )
+        if limit is not None:
+            query = query.limit(limit)
         return self.session.scalars(query).all()
 
     def due_job_ids(self, now: float) -> Sequence[str]:

@@ -18,6 +18,7 @@ from califusion.protocol.jobs import (
 )
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+MAX_PAGE = 200  # jobs per page of GET /v1/jobs
 
 JobIdPath = Annotated[str, Path(pattern=r"^job-[0-9a-f]{32}$")]
 
@@ -34,8 +35,13 @@ def list_jobs(
     jobs: Jobs,
     state: JobState | None = None,
     publisher: Annotated[str | None, Query(max_length=63)] = None,
+    after: Annotated[
+        str | None, Query(max_length=64, description="the last job id of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
 ) -> list[JobSummary]:
-    return jobs.list_jobs(state=state, publisher=publisher)
+    """Jobs oldest first, at most ``limit``; the next page starts ``after`` the last one."""
+    return jobs.list_jobs(state=state, publisher=publisher, after=after, limit=limit)
 
 
 @router.get("/{job_id}", response_model=JobInfo)

@@ -104,11 +104,18 @@ class JobService:
             log.info("job created", extra={"job_id": row.job_id, "publisher": publisher})
             return job_info(row, [])
 
-    def list_jobs(self, *, state: JobState | None, publisher: str | None) -> list[JobSummary]:
+    def list_jobs(
+        self,
+        *,
+        state: JobState | None,
+        publisher: str | None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[JobSummary]:
         advance_due_jobs(self._db, self._clock.now())
         with self._db.transaction() as session:
             repo = JobRepository(session)
-            jobs = repo.list_jobs(state=state, publisher=publisher)
+            jobs = repo.list_jobs(state=state, publisher=publisher, after=after, limit=limit)
             admitted = repo.admitted_counts([job.job_id for job in jobs])
             return [job_summary(job, admitted.get(job.job_id, 0)) for job in jobs]
 
