@@ -246,6 +246,9 @@ def _money_flow(tmp_path: Path, env: dict[str, str], url: str, operator_keystore
         expected["t2"] += shares[t2] - FEE
         expected["buyer"] -= price + FEE
         assert _balances(url, who) == expected
+        shown = _run(env, tmp_path, "job", "status", job_id, "--keystore", "t1.json")
+        assert "outcome" in shown and "completed" in shown, shown
+        assert "payments made" in shown and "rounds recorded" in shown and "2/2" in shown, shown
     finally:
         publisher.send_signal(signal.SIGINT)
         rest, _ = publisher.communicate(timeout=30)

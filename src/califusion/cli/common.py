@@ -107,9 +107,12 @@ def _no_escrow(base: str) -> NotFound:
     )
 
 
-def find_money(identity: Identity, ledger: str | None, coordinator: str) -> Money | None:
-    """:func:`money`, or None (with a warning) when the coordinator serves no escrow (run with
-    ``--no-ledger``, it moves no money); a ``--ledger`` that serves none is an error."""
+def find_money(
+    identity: Identity, ledger: str | None, coordinator: str, *, quiet: bool = False
+) -> Money | None:
+    """:func:`money`, or None (with a warning unless ``quiet``) when the coordinator serves no
+    escrow (run with ``--no-ledger``, it moves no money); a ``--ledger`` that serves none is an
+    error."""
     base = ledger or coordinator
     found = Money(HttpLedgerAPI(base, identity), HttpEscrowAPI(base, identity))
     try:
@@ -118,12 +121,13 @@ def find_money(identity: Identity, ledger: str | None, coordinator: str) -> Mone
         found.close()
         if ledger is not None:
             raise _no_escrow(ledger) from None
-        err_console.print(
-            f"[yellow]warning:[/] {base} serves no ledger or escrow: this job's reward pool, "
-            "stakes and price are not enforced (pass --ledger URL for a ledger served "
-            "elsewhere)",
-            highlight=False,
-        )
+        if not quiet:
+            err_console.print(
+                f"[yellow]warning:[/] {base} serves no ledger or escrow: this job's reward pool, "
+                "stakes and price are not enforced (pass --ledger URL for a ledger served "
+                "elsewhere)",
+                highlight=False,
+            )
         return None
     return found
 

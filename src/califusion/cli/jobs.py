@@ -36,6 +36,7 @@ from califusion.core.errors import InvalidInput, Unavailable
 from califusion.crypto.encoding import b64d
 from califusion.crypto.identity import Identity
 from califusion.ledger.escrow_api import EscrowReader
+from califusion.ledger.escrow_store import EscrowStatus
 from califusion.ml import to_safetensors
 from califusion.ml.data import Dataset, load_dataset
 from califusion.ml.spec import load_spec_file
@@ -292,9 +293,11 @@ def status(
     coordinator: CoordinatorOpt = DEFAULT_COORDINATOR,
     keystore: KeystoreOpt = None,
     passphrase_env: PassphraseEnvOpt = PASSPHRASE_ENV,
+    ledger: LedgerUrlOpt = None,
 ) -> None:
-    """Show a job's state, members and rounds."""
-    client = connect(coordinator, unlock(keystore, passphrase_env))
+    """Show a job's state, members, rounds and escrow."""
+    identity = unlock(keystore, passphrase_env)
+    client = connect(coordinator, identity)
     job = client.job(job_id)
     console.print(
         f"[bold]{job.spec.title}[/] {job.job_id}\n"
@@ -308,6 +311,29 @@ def status(
         )
     console.print(members)
     console.print(rounds_table(client.rounds(job_id)))
+    found = find_money(identity, ledger, coordinator, quiet=True)
+    if found is not None:
+        with found:
+            console.print(escrow_table(found.escrow.status(job_id)))
+
+
+def escrow_table(escrow: EscrowStatus) -> Table:
+    """A job's escrow as the ledger shows it: terms, deposits, outcome."""
+    table = Table("escrow", "", title=f"escrow {escrow.account.to_text()}", show_header=False)
+    if escrow.terms is None:
+        table.add_row("terms", "none registered: this job moves no money")
+        return table
+    terms = escrow.terms
+    table.add_row(
+        "reward pool", f"{format_tokens(escrow.funded)} of {format_tokens(terms.reward_pool)}"
+    )
+    table.add_row("stakes", f"{len(escrow.stakes)} × {format_tokens(terms.stake)}")
+    table.add_row("purchases", str(len(escrow.purchases)))
+    table.add_row("rounds recorded", f"{escrow.rounds_recorded}/{terms.rounds}")
+    table.add_row("outcome", escrow.ending.value if escrow.ending is not None else "running")
+    table.add_row("payments made", str(escrow.payments_made))
+    table.add_row("balance now", format_tokens(escrow.balance))
+    return table
 
 
 def rounds_table(rounds: list[RoundInfo]) -> Table:
