@@ -73,7 +73,13 @@ from califusion.crypto.prg import expand
 from califusion.fl.secagg import SecAggConfig, Stage, simulate_round
 from califusion.fl.secagg.server import add_and_hash
 
-STAGES = (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS, Stage.MASKED_INPUT, Stage.UNMASK)
+STAGES = (
+    Stage.ADVERTISE_KEYS,
+    Stage.SHARE_KEYS,
+    Stage.MASKED_INPUT,
+    Stage.CONSISTENCY_CHECK,
+    Stage.UNMASK,
+)
 RESULTS = Path(__file__).parent / "results" / "secagg_round.md"
 READING = """\
 Reading the table. Below the round lie two costs no signed SecAgg round avoids: expanding the
@@ -193,7 +199,7 @@ def peak_rss() -> int:
 
 def scattered_dropouts(n: int, dropout: float, seed: int) -> dict[int, Stage]:
     chosen = random.Random(seed).sample(range(n), int(dropout * n))
-    return {pid: STAGES[i % 4] for i, pid in enumerate(chosen)}
+    return {pid: STAGES[i % len(STAGES)] for i, pid in enumerate(chosen)}
 
 
 def run_case(case: Case, neighbours: int | None) -> Case:

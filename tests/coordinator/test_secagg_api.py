@@ -31,6 +31,7 @@ from califusion.fl.secagg import (
     MaskedInputRef,
     SecAggClient,
     SecAggConfig,
+    Transcript,
     WireClientMessage,
     decode_server,
     encode_client,
@@ -145,7 +146,9 @@ def test_a_round_across_two_workers_with_a_dropout(
         for trainer in s.trainers[:3]:  # masked inputs; trainer 3 falls silent
             r.step(trainer)
         clock.advance(r.config.stage_timeout + 1)
-        for trainer in s.trainers[:3]:  # the deadline applies on the next request
+        for trainer in s.trainers[:3]:  # the deadline applies: sign the survivor set
+            r.step(trainer)
+        for trainer in s.trainers[:3]:  # unmask, with the signatures
             r.step(trainer)
         done = SecAggSession.model_validate(r.get(s.publisher, r.base))
         survivors = [t.principal.to_text() for t in s.trainers[:3]]
@@ -157,7 +160,11 @@ def test_a_round_across_two_workers_with_a_dropout(
         assert s.current_round()["state"] == "aggregating"
         assert s.current_round()["updates_received"] == 3
         evidence = r.get(s.trainers[0], f"{r.base}/evidence")
-        assert len(evidence["events"]) > 4 * 3
+        assert len(evidence["events"]) > 5 * 3
+        transcript = Transcript.from_json(evidence["transcript"])
+        assert transcript.consistency is not None
+        assert transcript.consistency.survivors == set(done.contributors)
+        assert len(transcript.consistency.signatures) == 3
     finally:
         s.close()
 

@@ -15,7 +15,7 @@ import pytest
 
 from califusion.agent.secure_verify import verify_round
 from califusion.cli.localserver import CoordinatorProcess
-from califusion.fl.secagg import MaskedInputRef
+from califusion.fl.secagg import ConsistencySignature, MaskedInputRef
 from califusion.protocol import JobState
 
 from .secure_jobs import run_secure_job
@@ -41,12 +41,15 @@ def coordinator(
 def test_a_restarted_coordinator_finishes_the_round(
     coordinator: CoordinatorProcess, tmp_path: Path
 ) -> None:
-    restarts: list[int] = []
+    restarts: list[type] = []
 
     def crash_and_restart(message: object) -> None:
-        """Trainer 0, about to send its masked input: kill the coordinator, start it again."""
-        if isinstance(message, MaskedInputRef) and not restarts:
-            restarts.append(message.sender)
+        """Trainer 0, about to send its masked input, and again about to sign the survivor
+        set (the consistency stage is replayed from the log too): kill the coordinator,
+        start it again."""
+        kind = type(message)
+        if kind in (MaskedInputRef, ConsistencySignature) and kind not in restarts:
+            restarts.append(kind)
             coordinator.stop(kill=True)
             coordinator.start(timeout=60)
 
@@ -59,10 +62,10 @@ def test_a_restarted_coordinator_finishes_the_round(
             trainers=4,
             rounds=2,
             min_trainers=4,  # nobody may drop: the round must finish exactly as planned
-            deadline=210.0,  # a stage timeout of 30 s covers even a slow restart
+            deadline=240.0,  # a stage timeout of 30 s covers even a slow restart
             hooks={0: crash_and_restart},
         )
-        assert restarts, "the coordinator was never restarted"
+        assert restarts == [MaskedInputRef, ConsistencySignature], restarts
         assert run.final.state == JobState.COMPLETED, run.final.state_reason
         rounds = run.publisher.client.rounds(run.job.job_id)
         assert [len(r.contributors) for r in rounds] == [4, 4]
@@ -70,4 +73,4 @@ def test_a_restarted_coordinator_finishes_the_round(
         for r in rounds:
             assert verify_round(run.publisher.client, run.job.job_id, r.number).ok
     log = (tmp_path / "coordinator.log").read_text()
-    assert log.count("coordinator started") == 2
+    assert log.count("coordinator started") == 3

@@ -213,3 +213,25 @@ def test_an_altered_sum_is_reported(world: World) -> None:
     assert code == 1, output
     assert "transcript's sum is not the sum" in output
     assert _verify(world)[0] == 0  # everything put back
+
+
+def test_a_swapped_survivor_set_is_reported(world: World) -> None:
+    """A coordinator that claims the clients signed another survivor set than the one the
+    round was unmasked by cannot produce their signatures over it."""
+    transcript = _transcript(world)
+    signed = transcript.consistency
+    assert signed is not None
+    assert len(signed.signatures) >= transcript.config.consistency_threshold
+    victim = max(signed.survivors)
+    swapped = dataclasses.replace(
+        signed, survivors=signed.survivors - {victim}, dropped=signed.dropped | {victim}
+    )
+    with _resigned(world, dataclasses.replace(transcript, consistency=swapped)):
+        code, output = _verify(world)
+    assert code == 1, output
+    assert "survivor-set" in output and "unmasked by another survivor set" in output
+    unsigned = dataclasses.replace(transcript, consistency=None)
+    with _resigned(world, unsigned):
+        code, output = _verify(world)
+    assert code == 1 and "no signed survivor set" in output, output
+    assert _verify(world)[0] == 0  # everything put back

@@ -106,3 +106,8 @@ class Harness:
         self, messages: Sequence[ServerMessage], silent: Iterable[int] = ()
     ) -> list[ServerMessage]:
         return self.send(self.replies(messages, silent))
+
+    def finish(self, messages: Sequence[ServerMessage]) -> None:
+        """Answer every server message until the round ends (no dropouts)."""
+        while messages:
+            messages = self.step(messages)

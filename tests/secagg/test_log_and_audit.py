@@ -38,7 +38,7 @@ from califusion.fl.secagg import (
     sign_transcript,
     vector_digest,
 )
-from califusion.fl.secagg.transcript import Commitment
+from califusion.fl.secagg.transcript import Commitment, SignedSurvivors
 
 from .harness import identity, updates_for
 
@@ -118,6 +118,10 @@ class LoggedRound:
             dropped=result.dropped,
             result_digest=vector_digest(result.total),
             log_digest=log_digest(self.events),
+            consistency=SignedSurvivors(
+                *self.server.survivor_set,
+                tuple((s.sender, s.signature) for s in self.server.consistency_signatures),
+            ),
         )
         return transcript, sign_transcript(transcript, key)
 
@@ -185,6 +189,44 @@ def test_an_honest_round_audits_clean_and_each_lie_is_named() -> None:
     other[0] += 1
     served = audit_round(transcript, signature, public, rnd.events, fetch=rnd.fetch, result=other)
     assert [f.kind for f in served.findings] == ["altered-sum"]
+
+
+def test_audit_names_a_survivor_set_the_clients_did_not_sign() -> None:
+    """The transcript must carry the survivor set the clients signed, certified by enough of
+    their signatures, and the logged round must have been unmasked by exactly that set."""
+    rnd = LoggedRound(silent=(2,))
+    key = Ed25519PrivateKey.generate()
+    transcript, _ = rnd.transcript(key)
+    signed = transcript.consistency
+    assert signed is not None and 2 not in signed.survivors | signed.dropped
+    assert len(signed.signatures) == 5 >= rnd.config.consistency_threshold
+
+    def audit(consistency: SignedSurvivors | None) -> list[str]:
+        t = dataclasses.replace(transcript, consistency=consistency)
+        found = audit_round(
+            t, sign_transcript(t, key), key.public_key(), rnd.events, fetch=rnd.fetch
+        )
+        return [f.detail for f in found.findings if f.kind == "survivor-set"]
+
+    assert audit(signed) == []
+    victim = max(signed.survivors)
+    swapped = dataclasses.replace(
+        signed, survivors=signed.survivors - {victim}, dropped=signed.dropped | {victim}
+    )
+    found = audit(swapped)
+    # the signatures are over the true set, so over the swapped one they do not verify
+    assert any("not certified" in d and "not signed by it" in d for d in found)
+    assert any("unmasked by another survivor set" in d for d in found)
+    few = dataclasses.replace(signed, signatures=signed.signatures[:3])
+    assert any("only 3 clients signed" in d for d in audit(few))
+    doubled = dataclasses.replace(signed, signatures=(*signed.signatures, signed.signatures[0]))
+    assert any("appears twice" in d for d in audit(doubled))
+    client = signed.signatures[0][0]
+    forged = ((client, bytes(64)), *signed.signatures[1:])
+    assert any(
+        "not signed by it" in d for d in audit(dataclasses.replace(signed, signatures=forged))
+    )
+    assert audit(None) == ["the transcript carries no signed survivor set"]
 
 
 def test_transcript_json_round_trip_is_canonical() -> None:

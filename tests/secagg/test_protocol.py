@@ -15,6 +15,7 @@ from califusion.core.errors import InvalidInput, WeightsError
 from califusion.crypto.prg import accumulate
 from califusion.fl.secagg import (
     AdvertiseKeys,
+    ConsistencyCheck,
     SecAggAborted,
     SecAggConfig,
     SecAggServer,
@@ -28,13 +29,21 @@ from califusion.fl.secagg.quantize import Quantizer
 
 from .harness import Harness, expected_total, identity, updates_for
 
-STAGES = [Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS, Stage.MASKED_INPUT, Stage.UNMASK]
+STAGES = [
+    Stage.ADVERTISE_KEYS,
+    Stage.SHARE_KEYS,
+    Stage.MASKED_INPUT,
+    Stage.CONSISTENCY_CHECK,
+    Stage.UNMASK,
+]
+# Who sent a masked input counts, even if it went silent afterwards.
+_CONTRIBUTE = (None, Stage.CONSISTENCY_CHECK, Stage.UNMASK)
 
 
 def scattered_dropouts(participants: tuple[int, ...], count: int, seed: int) -> dict[int, Stage]:
-    """``count`` clients, each dropping at one of the four stages in turn."""
+    """``count`` clients, each dropping at one of the five stages in turn."""
     chosen = random.Random(seed).sample(list(participants), count)
-    return {pid: STAGES[i % 4] for i, pid in enumerate(chosen)}
+    return {pid: STAGES[i % len(STAGES)] for i, pid in enumerate(chosen)}
 
 
 def run_and_check(
@@ -47,10 +56,7 @@ def run_and_check(
         config, updates, round_id=round_id, identities=keys, dropouts=dropouts, pad_key=pad_key
     )
     result = trace.result
-    # Those who sent a masked input count, even if they went silent while unmasking.
-    expected_contributors = {
-        pid for pid in config.participants if dropouts.get(pid) in (None, Stage.UNMASK)
-    }
+    expected_contributors = {pid for pid in config.participants if dropouts.get(pid) in _CONTRIBUTE}
     assert result.contributors == expected_contributors
     total = result.total
     if pad_key is not None:
@@ -85,7 +91,12 @@ def test_dropouts_at_each_stage(stage: Stage, dense: bool) -> None:
 
 def test_dense_and_sparse_agree() -> None:
     ids = [3, 17, 18, 40, 41, 99, 1000, 2**40, 7, 8, 9, 10, 11, 12, 13, 14]
-    dropouts = {17: Stage.SHARE_KEYS, 2**40: Stage.MASKED_INPUT, 9: Stage.UNMASK}
+    dropouts = {
+        17: Stage.SHARE_KEYS,
+        2**40: Stage.MASKED_INPUT,
+        12: Stage.CONSISTENCY_CHECK,
+        9: Stage.UNMASK,
+    }
     for dense in (False, True):
         config = SecAggConfig.plan(ids, 257, clip=1.0, max_dropout=0.2, dense=dense)
         assert (config.degree == 15) == dense
@@ -150,6 +161,8 @@ def test_abort_below_threshold_reveals_nothing(stage: Stage) -> None:
         messages = harness.advertise(silent if stage is Stage.ADVERTISE_KEYS else ())
         messages = harness.step(messages, silent if stage is Stage.SHARE_KEYS else ())
         messages = harness.step(messages, silent if stage is Stage.MASKED_INPUT else ())
+        assert all(isinstance(m, ConsistencyCheck) for m in messages)
+        messages = harness.step(messages, silent if stage is Stage.CONSISTENCY_CHECK else ())
         assert all(isinstance(m, UnmaskRequest) for m in messages)
         harness.step(messages, silent if stage is Stage.UNMASK else ())
     error = caught.value
@@ -157,6 +170,9 @@ def test_abort_below_threshold_reveals_nothing(stage: Stage) -> None:
     assert error.problem()["status"] == 409
     if stage is Stage.UNMASK:
         assert error.counts["available"] < error.counts["required"] == config.threshold
+    elif stage is Stage.CONSISTENCY_CHECK:
+        assert config.consistency_threshold == 6
+        assert error.counts == {"signers": 5, "required": 6, "survivors": 10}
     else:
         assert error.counts == {"remaining": 5, "required": 6, "participants": 10}
     assert harness.server.stage is Stage.ABORTED

@@ -15,6 +15,8 @@ from califusion.crypto.prg import accumulate
 from califusion.crypto.shamir import Share, combine
 from califusion.fl.secagg import (
     AdvertiseKeys,
+    ConsistencyCheck,
+    ConsistencySignature,
     DoubleRevealRefused,
     DuplicateMessage,
     KeysAdvertised,
@@ -68,8 +70,7 @@ def test_tampered_masked_input_rejected_and_not_summed() -> None:
     altered[3] += 1
     with pytest.raises(BadSignature):
         harness.server.receive(dataclasses.replace(victim, masked=altered), harness.now)
-    out = harness.send(masked)
-    harness.step(out)
+    harness.finish(harness.send(masked))
     result = harness.server.result
     assert np.array_equal(
         result.total, expected_total(harness.config, harness.updates, result.contributors)
@@ -85,7 +86,7 @@ def test_replayed_message_from_earlier_round_rejected() -> None:
         current.server.receive(
             sign(AdvertiseKeys(earlier.round_id, 2, bytes(32), bytes(32)), identity(2)), 0.0
         )
-    assert old.stage is Stage.UNMASK
+    assert old.stage is Stage.CONSISTENCY_CHECK
     through_masking(current)
     with pytest.raises(WrongRound):
         current.server.receive(old_masked[0], current.now)
@@ -102,7 +103,7 @@ def test_duplicate_messages_rejected_and_counted_once() -> None:
     harness.server.receive(masked[0], harness.now)
     with pytest.raises(DuplicateMessage):
         harness.server.receive(masked[0], harness.now)
-    harness.step(harness.send(masked[1:]))
+    harness.finish(harness.send(masked[1:]))
     result = harness.server.result
     assert np.array_equal(
         result.total, expected_total(harness.config, harness.updates, result.contributors)
@@ -203,9 +204,15 @@ def test_client_rejects_messages_for_others_or_other_rounds() -> None:
 
 
 # -- unmasking: the honest client's refusals ---------------------------------------------------
-def to_unmask(harness: Harness, silent: tuple[int, ...] = ()) -> list[UnmaskRequest]:
+def to_consistency(harness: Harness, silent: tuple[int, ...] = ()) -> list[ConsistencyCheck]:
     masked = harness.replies(harness.step(harness.advertise()), silent=silent)
-    requests = harness.send(masked)
+    checks = harness.send(masked)
+    assert all(isinstance(c, ConsistencyCheck) for c in checks)
+    return checks  # type: ignore[return-value]
+
+
+def to_unmask(harness: Harness, silent: tuple[int, ...] = ()) -> list[UnmaskRequest]:
+    requests = harness.step(to_consistency(harness, silent))
     assert all(isinstance(r, UnmaskRequest) for r in requests)
     return requests  # type: ignore[return-value]
 
@@ -238,7 +245,7 @@ def test_honest_client_refuses_a_second_request_that_flips_a_peer() -> None:
 
 def test_client_refuses_an_account_that_contradicts_its_shares() -> None:
     harness = small_round()
-    request = to_unmask(harness)[0]
+    request = to_consistency(harness)[0]
     me = request.recipient
     someone = next(p for p in sorted(request.survivors) if p != me)
     missing_peer = dataclasses.replace(request, survivors=request.survivors - {someone})
@@ -255,7 +262,7 @@ def test_client_refuses_an_account_that_contradicts_its_shares() -> None:
 def test_client_aborts_when_too_few_survive() -> None:
     config = SecAggConfig.plan(range(8), 16, clip=1.0, max_dropout=0.25, dense=True)
     harness = Harness(config)
-    request = to_unmask(harness)[0]
+    request = to_consistency(harness)[0]
     me = request.recipient
     # Claim all but 3 dropped: consistent with what the client holds, but below min_survivors.
     survivors = frozenset({me, *sorted(request.survivors - {me})[:2]})
@@ -285,40 +292,56 @@ def test_bad_share_from_a_malicious_client_aborts_the_round() -> None:
     assert harness.server.stage is Stage.ABORTED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known hole: no ConsistencyCheck round (Bonawitz et al. 2017) — a server that "
-    "tells different clients different survivor sets can isolate one client",
-)
 def test_lying_server_cannot_isolate_a_client_with_inconsistent_views() -> None:
     """Tells client u that all its neighbours dropped and everyone else that u survived
-    (and u's neighbours dropped): no honest client reveals both secrets of one peer, yet the
-    server gathers b_u and every neighbour's s_v and unmasks y_u alone. Passes once honest
-    clients refuse to unmask without evidence that their neighbours share their view."""
+    (and u's neighbours dropped): no honest client reveals both secrets of one peer, and yet,
+    without the consistency check, the server gathered b_u and every neighbour's s_v and
+    unmasked y_u alone. Now each client signs the view it was told and reveals nothing
+    unless a majority of the round signed that same view: the server, forwarding to each
+    client every signature over its view (the most it can), gets no share at all."""
     harness = Harness(SecAggConfig.plan(range(40), 64, clip=1.0, max_dropout=0.1))
     masked = {m.sender: m for m in through_masking(harness)}
     graph = harness.config.graph(harness.round_id)
     victim, around = 0, set(graph.neighbours(0))
-    self_shares: list[Share] = []
-    key_shares: dict[int, list[Share]] = {v: [] for v in around}
+    views: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
     for client in harness.config.participants:
         mine = set(graph.neighbours(client))
-        dropped = mine if client == victim else (mine & around) - {client, victim}
+        gone = mine if client == victim else (mine & around) - {client, victim}
+        views[client] = frozenset(set(harness.config.participants) - gone), frozenset(gone)
+    signed: dict[tuple[frozenset[int], frozenset[int]], list[ConsistencySignature]] = {}
+    for client, (survivors, dropped) in views.items():
+        check = ConsistencyCheck(harness.round_id, client, survivors, dropped)
+        try:
+            (signature,) = harness.clients[client].handle(check)
+        except (ProtocolViolation, DoubleRevealRefused, SecAggAborted):
+            continue
+        assert isinstance(signature, ConsistencySignature)
+        signed.setdefault(views[client], []).append(signature)
+    assert signed, "some clients signed their view: the attack reaches the unmask stage"
+    assert max(len(s) for s in signed.values()) < harness.config.consistency_threshold
+    self_shares: list[Share] = []
+    key_shares: dict[int, list[Share]] = {v: [] for v in around}
+    revealed = 0
+    for client, (survivors, dropped) in views.items():
         request = UnmaskRequest(
             harness.round_id,
             client,
-            frozenset(set(harness.config.participants) - dropped),
-            frozenset(dropped),
+            survivors,
+            dropped,
+            tuple(signed.get(views[client], ())),
         )
         try:
             (reply,) = harness.clients[client].handle(request)
         except (ProtocolViolation, DoubleRevealRefused, SecAggAborted):
             continue
         assert isinstance(reply, UnmaskShares)
+        revealed += 1
         self_shares += [Share.from_bytes(r.share) for r in reply.self_mask_shares if r.owner == 0]
         for r in reply.key_shares:
             if r.owner in around:
                 key_shares[r.owner].append(Share.from_bytes(r.share))
+    assert revealed == 0, "an honest client revealed shares for an uncertified survivor set"
+    assert all(c.stage is Stage.ABORTED for c in harness.clients.values())
     t = harness.config.threshold
     if len(self_shares) < t or any(len(shares) < t for shares in key_shares.values()):
         return  # the honest clients held out: the attack failed

@@ -9,8 +9,9 @@ Before trusting the coordinator's session it checks what it can recompute: the r
 one bound to (job, round, attempt), the parameters are the plan for this job spec and this many
 participants (so a coordinator cannot lower the threshold or widen the quantizer), every
 participant's principal is the hash of its signing key, its own weight is what it declared,
-and the mode is the job's. The client then checks each peer's signed keys itself and refuses
-unsafe unmask requests (``fl.secagg.client``).
+and the mode is the job's. The client then checks each peer's signed keys itself, signs the
+one survivor set the coordinator announces, and refuses to unmask unless a majority of the
+round signed that same set and the request is otherwise safe (``fl.secagg.consistency``).
 
 The protocol is driven by polling: post a message, read the inbox (one small request per
 ``interval``), answer each new server message, until the session is done or aborted. A

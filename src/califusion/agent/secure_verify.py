@@ -4,8 +4,9 @@ Any member (the publisher or an admitted trainer) fetches the coordinator's publ
 round's signed transcript and event log, every committed masked vector and the result the
 coordinator serves, and recomputes the round with ``fl.secagg.audit_round``. Blobs are checked
 against their digests here, never trusted to the coordinator's store. The report names each
-problem: a tampered input, a committed input left out of the sum, an altered sum, or a
-transcript or log the coordinator did not sign.
+problem: a tampered input, a committed input left out of the sum, an altered sum, a survivor
+set the trainers did not sign (or not the one the round was unmasked by), or a transcript or
+log the coordinator did not sign.
 
 The coordinator's key is taken from ``/v1/coordinator`` unless the caller pins one
 (``expected_key``): pin it when the coordinator itself is the party being checked.

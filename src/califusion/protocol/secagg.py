@@ -32,7 +32,9 @@ B64 = Annotated[str, Field(max_length=4_000_000, pattern=r"^[A-Za-z0-9_-]*$")]
 AggregationMode = Literal["publisher", "secure", "blind"]
 # The advertise stage also covers local training, so it gets this many stage timeouts.
 ADVERTISE_WINDOW_STAGES = 3
-_DEFAULT_STAGE_FRACTION = 7  # the four stages take at most 6 of 7 parts of the round deadline
+# The five stages (the advertise window counting ADVERTISE_WINDOW_STAGES) take at most 7 of 8
+# parts of the round deadline.
+_DEFAULT_STAGE_FRACTION = 8
 
 
 class _Strict(BaseModel):
@@ -57,7 +59,7 @@ class SecureAggregationSpec(_Strict):
     )
     dense: bool = Field(default=False, description="all-to-all (SecAgg) instead of SecAgg+")
     stage_timeout_seconds: float | None = Field(
-        default=None, gt=0, description="default: round deadline / 7"
+        default=None, gt=0, description="default: round deadline / 8"
     )
 
 

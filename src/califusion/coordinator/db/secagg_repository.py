@@ -13,7 +13,7 @@ from califusion.coordinator.db.models import JobRow
 from califusion.coordinator.db.secagg_models import SecAggEventRow, SecAggSessionRow
 from califusion.core.errors import Conflict
 
-ACTIVE_STAGES = ("advertise-keys", "share-keys", "masked-input", "unmask")
+ACTIVE_STAGES = ("advertise-keys", "share-keys", "masked-input", "consistency", "unmask")
 SessionKey = tuple[str, int, int]
 
 

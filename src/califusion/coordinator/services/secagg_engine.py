@@ -12,6 +12,7 @@ evicts it (:meth:`SessionEngine.evict`) and the next use rebuilds it from the lo
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from califusion.fl.secagg import (
     AdvertiseKeys,
     Applied,
     Commitment,
+    ConsistencySignature,
     Event,
     MaskedInputRef,
     SecAggConfig,
@@ -46,8 +48,13 @@ _KIND: dict[type, str] = {
     AdvertiseKeys: "advertise-keys",
     ShareKeys: "share-keys",
     MaskedInputRef: "masked-input",
+    ConsistencySignature: "consistency",
     UnmaskShares: "unmask",
 }
+
+
+# The unmask stage expands its mask streams on every core (AES and NumPy release the GIL).
+_UNMASK_WORKERS = max(1, os.cpu_count() or 1)
 
 
 @dataclass
@@ -96,7 +103,9 @@ class SessionEngine:
             live = self._live.pop(key, None)
         if live is None:
             config = SecAggConfig.from_dict(row.config)
-            server = SecAggServer(config, row.round_id, identities_of(row), row.start)
+            server = SecAggServer(
+                config, row.round_id, identities_of(row), row.start, workers=_UNMASK_WORKERS
+            )
             live = LiveSession(key, config, server)
         try:
             for logged in repo.events(key, after=live.seq):

@@ -9,7 +9,8 @@ spans the first stage timeouts of the round (that window also covers local train
 When the session ends:
 
 * done — the coordinator stores the modular sum as a blob (in blind mode it is padded, so the
-  coordinator never holds the plain sum), signs the round transcript with its own key, records
+  coordinator never holds the plain sum), signs the round transcript (with the survivor set
+  the clients signed in the consistency check, and their signatures) with its own key, records
   each contributor's masked input as the round's update (so the lifecycle's rules — counts,
   contributors ⊆ submitters — hold unchanged) and closes collection: the round aggregates;
 * aborted — nothing is revealed and the round closes with no updates, so the job's shortfall
@@ -33,7 +34,7 @@ from califusion.coordinator.services.secagg_engine import LiveSession
 from califusion.coordinator.views import job_spec, round_status, store_round_status
 from califusion.core.errors import InvalidInput
 from califusion.fl.secagg import SecAggConfig, Transcript, session_round_id, sign_transcript
-from califusion.fl.secagg.transcript import session_label
+from califusion.fl.secagg.transcript import SignedSurvivors, session_label
 from califusion.protocol.jobs import JobState, MemberState, RoundState
 from califusion.protocol.secagg import plan_arguments, session_start
 from califusion.storage.blobs import BlobStore
@@ -128,6 +129,10 @@ def finish_session(
         dropped=result.dropped,
         result_digest=bytes.fromhex(digest),
         log_digest=live.log_digest,
+        consistency=SignedSurvivors(
+            *live.server.survivor_set,
+            tuple((s.sender, s.signature) for s in live.server.consistency_signatures),
+        ),
     )
     row.transcript = transcript.canonical().decode()
     row.transcript_signature = sign_transcript(transcript, identity)

@@ -2,6 +2,8 @@
 
 A round: advertise keys → share keys (Shamir shares of the self-mask seed and of the pairwise
 mask key, to k neighbours) → masked input (fixed-point mod 2^32 or 2^64, AES-CTR masks) →
+consistency check (survivors sign the survivor set; no client unmasks without a majority's
+signatures over the set it signed, so a lying server cannot show clients different sets) →
 unmask (survivors reveal self-mask shares of survivors and key shares of the dropped). The
 server learns only the sum of the survivors' quantized inputs; in blind mode not even that.
 
@@ -14,6 +16,7 @@ account of a round and ``audit`` recomputes a round from it.
 from califusion.fl.secagg.audit import Audit, Finding, audit_round
 from califusion.fl.secagg.client import SecAggClient
 from califusion.fl.secagg.config import ROUND_ID_BYTES, SecAggConfig, Stage, session_round_id
+from califusion.fl.secagg.consistency import check_certificate
 from califusion.fl.secagg.errors import (
     DoubleRevealRefused,
     DuplicateMessage,
@@ -25,6 +28,7 @@ from califusion.fl.secagg.errors import (
 )
 from califusion.fl.secagg.graph import (
     NeighbourGraph,
+    consistency_threshold,
     corruption_threshold,
     honest_majority_threshold,
     plan_degree,
@@ -32,6 +36,8 @@ from califusion.fl.secagg.graph import (
 from califusion.fl.secagg.messages import (
     AdvertiseKeys,
     ClientMessage,
+    ConsistencyCheck,
+    ConsistencySignature,
     EncryptedShare,
     KeysAdvertised,
     MaskedInput,
@@ -41,6 +47,7 @@ from califusion.fl.secagg.messages import (
     SharesForwarded,
     UnmaskRequest,
     UnmaskShares,
+    survivor_view,
     vector_digest,
 )
 from califusion.fl.secagg.pad import pad_seed, remove_pad
@@ -70,6 +77,8 @@ __all__ = [
     "Audit",
     "ClientMessage",
     "Commitment",
+    "ConsistencyCheck",
+    "ConsistencySignature",
     "DoubleRevealRefused",
     "DuplicateMessage",
     "EncryptedShare",
@@ -102,7 +111,9 @@ __all__ = [
     "apply_event",
     "audit_round",
     "bits_for",
+    "check_certificate",
     "clip_by_norm",
+    "consistency_threshold",
     "corruption_threshold",
     "decode_client",
     "decode_server",
@@ -117,6 +128,7 @@ __all__ = [
     "session_round_id",
     "sign_transcript",
     "simulate_round",
+    "survivor_view",
     "vector_digest",
     "verify_transcript",
 ]

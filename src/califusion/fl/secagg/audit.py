@@ -13,7 +13,11 @@ client-signed messages and compares. It reports, as :class:`Finding` s:
 * ``dropped-committed-input``: a client whose committed masked input is not counted in the sum
   (left out of the contributors, marked dropped, or missing from the log);
 * ``altered-sum``: the sum recomputed from the log differs from the transcript's or from the
-  result that was served.
+  result that was served;
+* ``survivor-set``: the transcript has no signed survivor set, its signatures do not certify it
+  (forged, duplicated, over another set, or fewer than the consistency threshold), its
+  survivors are not the contributors, or the round was unmasked by another set than the signed
+  one (``consistency.py``).
 
 What the auditor sees is what the aggregator saw (the server's view): masked inputs, revealed
 shares of survivors' self masks and of dropped clients' mask keys. That reveals the sum and
@@ -33,7 +37,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from califusion.core.errors import CaliFusionError
 from califusion.fl.secagg.config import Stage
-from califusion.fl.secagg.messages import masked_input_payload, vector_digest
+from califusion.fl.secagg.consistency import check_certificate
+from califusion.fl.secagg.messages import (
+    ConsistencySignature,
+    masked_input_payload,
+    survivor_view,
+    vector_digest,
+)
 from califusion.fl.secagg.replay import Event, FetchVector, apply_event, log_digest
 from califusion.fl.secagg.server import SecAggServer
 from califusion.fl.secagg.transcript import Transcript, verify_transcript
@@ -45,6 +55,7 @@ FindingKind = Literal[
     "tampered-input",
     "dropped-committed-input",
     "altered-sum",
+    "survivor-set",
 ]
 
 
@@ -111,6 +122,28 @@ def audit_round(
                 client,
             )
 
+    signed = transcript.consistency
+    if signed is None:
+        report("survivor-set", "the transcript carries no signed survivor set")
+    else:
+        view = survivor_view(signed.survivors, signed.dropped)
+        try:
+            check_certificate(
+                config,
+                transcript.round_id,
+                signed.survivors,
+                signed.dropped,
+                [
+                    ConsistencySignature(transcript.round_id, c, view, s)
+                    for c, s in signed.signatures
+                ],
+                identities=identities,
+            )
+        except CaliFusionError as error:
+            report("survivor-set", f"the signed survivor set is not certified: {error}")
+        if signed.survivors != transcript.contributors:
+            report("survivor-set", "the contributors are not the survivor set the clients signed")
+
     server = SecAggServer(config, transcript.round_id, identities, transcript.start)
     logged: set[int] = set()
     for event in events:
@@ -143,6 +176,11 @@ def audit_round(
     if server.stage is not Stage.DONE:
         report("altered-sum", f"the logged messages do not produce a sum ({server.stage})")
         return Audit(findings)
+    if signed is not None and server.survivor_set != (signed.survivors, signed.dropped):
+        report(
+            "survivor-set",
+            "the round was unmasked by another survivor set than the one the clients signed",
+        )
     recomputed = server.result
     digest = vector_digest(recomputed.total)
     for client in sorted((recomputed.contributors ^ transcript.contributors) & set(committed)):

@@ -6,15 +6,20 @@ transport carries the messages. Time therefore does not appear here.
 
 Per round the client makes two X25519 key pairs (c: to receive shares, s: for pairwise
 masks) and a 32-byte self-mask secret b, Shamir-shares b and s^SK among its neighbours,
-sends y = q + PRG(b) + Σ_{j<i} PRG(s_ij) − Σ_{j>i} PRG(s_ij) [+ blind pad] mod 2^w, and in the
-unmask stage reveals, for each neighbour j, either its share of b_j (j survived) or of s_j^SK
-(j dropped) — never both: a request that would reveal both for one peer, in one message or
-across several, is refused with :class:`DoubleRevealRefused` and the client aborts.
+sends y = q + PRG(b) + Σ_{j<i} PRG(s_ij) − Σ_{j>i} PRG(s_ij) [+ blind pad] mod 2^w, signs the
+survivor set the server announces (once per round: a different set later is refused), and in
+the unmask stage reveals, for each neighbour j, either its share of b_j (j survived) or of
+s_j^SK (j dropped) — never both: a request that would reveal both for one peer, in one message
+or across several, is refused with :class:`DoubleRevealRefused` and the client aborts. It
+reveals nothing unless the request repeats the set it signed, with enough of its peers'
+signatures over that same set (``consistency.py``): that is what stops a server from telling
+different clients different sets.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +40,7 @@ from califusion.fl.secagg._keys import (
     self_mask_seed,
 )
 from califusion.fl.secagg.config import ROUND_ID_BYTES, SecAggConfig, Stage
+from califusion.fl.secagg.consistency import check_certificate, check_recoverable
 from califusion.fl.secagg.errors import (
     DoubleRevealRefused,
     ProtocolViolation,
@@ -44,6 +50,8 @@ from califusion.fl.secagg.errors import (
 from califusion.fl.secagg.messages import (
     AdvertiseKeys,
     ClientMessage,
+    ConsistencyCheck,
+    ConsistencySignature,
     EncryptedShare,
     KeysAdvertised,
     MaskedInput,
@@ -55,6 +63,7 @@ from califusion.fl.secagg.messages import (
     UnmaskRequest,
     UnmaskShares,
     sign,
+    survivor_view,
     verify,
 )
 from califusion.fl.secagg.pad import pad_seed
@@ -101,6 +110,7 @@ class SecAggClient:
         self._channels: dict[int, ShareChannel] = {}
         self._held: dict[int, tuple[Share, Share]] = {}
         self._revealed: dict[int, str] = {}
+        self._signed: ConsistencySignature | None = None
         self._response: UnmaskShares | None = None
 
     def start(self) -> AdvertiseKeys:
@@ -128,6 +138,8 @@ class SecAggClient:
             raise WrongRound("server message belongs to another round")
         if message.recipient != self.client_id:
             raise ProtocolViolation(f"message is for client {message.recipient}")
+        if isinstance(message, ConsistencyCheck) and self._signed is not None:
+            return [self._repeat_consistency(message)]
         if isinstance(message, UnmaskRequest) and self.stage is Stage.DONE:
             return [self._repeat_unmask(message)]
         try:
@@ -137,6 +149,9 @@ class SecAggClient:
             if isinstance(message, SharesForwarded):
                 self._expect(Stage.MASKED_INPUT)
                 return [self._masked_input(message)]
+            if isinstance(message, ConsistencyCheck):
+                self._expect(Stage.CONSISTENCY_CHECK)
+                return [self._sign_survivors(message)]
             self._expect(Stage.UNMASK)
             return [self._unmask(message)]
         except _StageMismatch as mismatch:
@@ -268,12 +283,61 @@ class SecAggClient:
         self._self_secret = b""
         self._channels.clear()
         self._peer_keys.clear()
-        self.stage = Stage.UNMASK
+        self.stage = Stage.CONSISTENCY_CHECK
         reply = MaskedInput(self.round_id, self.client_id, masked)
         return sign(reply, self._identity, payload=reply.payload(hasher.digest()))
 
     # -- stage 4 -----------------------------------------------------------------------------
-    def _reveal_plan(self, message: UnmaskRequest) -> dict[int, str]:
+    def _sign_survivors(self, message: ConsistencyCheck) -> ConsistencySignature:
+        """Sign the announced sets if revealing by them would be safe; the one view signed."""
+        self._check_announced(message)
+        reply = ConsistencySignature(
+            self.round_id, self.client_id, survivor_view(message.survivors, message.dropped)
+        )
+        self._signed = sign(reply, self._identity)
+        self.stage = Stage.UNMASK
+        return self._signed
+
+    def _check_announced(self, message: ConsistencyCheck | UnmaskRequest) -> dict[int, str]:
+        """The reveal plan of an announced (U3, dropped), refused unless it is one the client
+        may act on: itself among the survivors, enough survivors, sets of known clients that
+        match the shares it holds, and every client's secret still recoverable from t
+        survivors (so the survivors' sum cannot be split)."""
+        plan = self._reveal_plan(message)
+        if self.client_id not in message.survivors:
+            raise ProtocolViolation("asked to unmask a round this client is not counted in")
+        unknown = (message.survivors | message.dropped) - set(self.config.participants)
+        if unknown:
+            raise ProtocolViolation(f"clients {sorted(unknown)[:5]} are not in this round")
+        if len(message.survivors) < self.config.min_survivors:
+            raise SecAggAborted(
+                str(Stage.UNMASK),
+                f"only {len(message.survivors)} clients survived, "
+                f"{self.config.min_survivors} needed; revealing nothing",
+                survivors=len(message.survivors),
+                required=self.config.min_survivors,
+            )
+        check_recoverable(
+            self.config,
+            self._graph,
+            Stage.CONSISTENCY_CHECK,
+            message.survivors | message.dropped,
+            message.survivors,
+        )
+        return plan
+
+    def _repeat_consistency(self, message: ConsistencyCheck) -> ConsistencySignature:
+        """A repeated announcement gets the same signature; another set is refused."""
+        assert self._signed is not None
+        if not hmac.compare_digest(
+            survivor_view(message.survivors, message.dropped), self._signed.view
+        ):
+            self.stage = Stage.ABORTED
+            raise DoubleRevealRefused("already signed another survivor set this round; refusing")
+        return self._signed
+
+    # -- stage 5 -----------------------------------------------------------------------------
+    def _reveal_plan(self, message: ConsistencyCheck | UnmaskRequest) -> dict[int, str]:
         both = message.survivors & message.dropped
         if both:
             raise DoubleRevealRefused(
@@ -291,17 +355,16 @@ class SecAggClient:
         return plan
 
     def _unmask(self, message: UnmaskRequest) -> UnmaskShares:
-        plan = self._reveal_plan(message)
-        if self.client_id not in message.survivors:
-            raise ProtocolViolation("asked to unmask a round this client is not counted in")
-        if len(message.survivors) < self.config.min_survivors:
-            raise SecAggAborted(
-                str(Stage.UNMASK),
-                f"only {len(message.survivors)} clients survived, "
-                f"{self.config.min_survivors} needed; revealing nothing",
-                survivors=len(message.survivors),
-                required=self.config.min_survivors,
-            )
+        self._check_signed(message)
+        plan = self._check_announced(message)
+        check_certificate(
+            self.config,
+            self.round_id,
+            message.survivors,
+            message.dropped,
+            message.signatures,
+            identities=self._peers,
+        )
         self._revealed = plan
         reply = UnmaskShares(
             round_id=self.round_id,
@@ -321,9 +384,18 @@ class SecAggClient:
         self.stage = Stage.DONE
         return self._response
 
+    def _check_signed(self, message: UnmaskRequest) -> None:
+        assert self._signed is not None
+        view = survivor_view(message.survivors, message.dropped)
+        if not hmac.compare_digest(view, self._signed.view):
+            raise DoubleRevealRefused(
+                "the unmask request's survivor set is not the one this client signed; refusing"
+            )
+
     def _repeat_unmask(self, message: UnmaskRequest) -> UnmaskShares:
         """A repeated request gets the same answer; one that flips any peer is refused."""
         try:
+            self._check_signed(message)
             plan = self._reveal_plan(message)
         except CaliFusionError:
             self.stage = Stage.ABORTED

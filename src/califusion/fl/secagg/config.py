@@ -11,7 +11,12 @@ from typing import Any
 import numpy as np
 
 from califusion.core.errors import InvalidInput
-from califusion.fl.secagg.graph import NeighbourGraph, corruption_threshold, plan_degree
+from califusion.fl.secagg.graph import (
+    NeighbourGraph,
+    consistency_threshold,
+    corruption_threshold,
+    plan_degree,
+)
 from califusion.fl.secagg.quantize import Quantizer
 
 ROUND_ID_BYTES = 16
@@ -23,6 +28,7 @@ class Stage(enum.StrEnum):
     ADVERTISE_KEYS = "advertise-keys"
     SHARE_KEYS = "share-keys"
     MASKED_INPUT = "masked-input"
+    CONSISTENCY_CHECK = "consistency"
     UNMASK = "unmask"
     DONE = "done"
     ABORTED = "aborted"
@@ -36,7 +42,9 @@ class SecAggConfig:
     number of neighbours of each client (``len(participants) - 1`` for the dense graph);
     ``threshold`` is t, the Shamir threshold within a neighbourhood; ``min_survivors`` is the
     fewest clients the server continues with at any stage; ``dimension`` is the length of
-    every update; ``stage_timeout`` the seconds the server waits at each stage.
+    every update; ``stage_timeout`` the seconds the server waits at each stage;
+    ``max_corruption`` the fraction of clients that may collude with the server, which raises
+    the signatures the consistency check needs (:attr:`consistency_threshold`).
     """
 
     participants: tuple[int, ...]
@@ -46,6 +54,7 @@ class SecAggConfig:
     min_survivors: int
     quantizer: Quantizer
     stage_timeout: float = 60.0
+    max_corruption: float = 0.0
 
     def __post_init__(self) -> None:
         n = len(self.participants)
@@ -70,6 +79,16 @@ class SecAggConfig:
             )
         if not self.stage_timeout > 0:
             raise InvalidInput("stage_timeout must be positive")
+        if self.consistency_threshold > n:
+            raise InvalidInput(
+                f"{n} clients cannot out-vote a server colluding with "
+                f"{self.max_corruption:.0%} of them in the consistency check"
+            )
+
+    @property
+    def consistency_threshold(self) -> int:
+        """Signatures over one survivor set a client needs before it reveals any share."""
+        return consistency_threshold(len(self.participants), self.max_corruption)
 
     @classmethod
     def plan(
@@ -137,6 +156,7 @@ class SecAggConfig:
                 stochastic=stochastic,
             ),
             stage_timeout=stage_timeout,
+            max_corruption=max_corruption,
         )
 
     @property
@@ -157,6 +177,7 @@ class SecAggConfig:
             "threshold": self.threshold,
             "min_survivors": self.min_survivors,
             "stage_timeout": self.stage_timeout,
+            "max_corruption": self.max_corruption,
             "quantizer": {
                 "clip": q.clip,
                 "bits": q.bits,
@@ -178,6 +199,7 @@ class SecAggConfig:
                 threshold=int(data["threshold"]),
                 min_survivors=int(data["min_survivors"]),
                 stage_timeout=float(data["stage_timeout"]),
+                max_corruption=float(data.get("max_corruption", 0.0)),
                 quantizer=Quantizer(
                     clip=float(q["clip"]),
                     bits=int(q["bits"]),

@@ -26,8 +26,10 @@ D = ⌈δn⌉ dropouts, C = ⌈γn⌉ corrupt clients):
   With γ = 0 it needs no term: a run of k/2 clients that really dropped leaves the clients
   beside it k/2 < t neighbours to answer for them, so the round aborts
   (``SecAggServer._check_recoverable``) before any disconnected sum can be unmasked. (A
-  server that *claims* dropouts inconsistently is another matter: see the xfail test
-  ``test_lying_server_cannot_isolate_a_client_with_inconsistent_views``.)
+  server that *claims* dropouts inconsistently is stopped by the consistency check of
+  ``consistency.py``, whose majority is :func:`consistency_threshold`; a server that claims a
+  run of dropouts consistently is refused by every client, which checks the signed set's
+  recoverability itself.)
 
 :func:`plan_degree` picks the smallest even k ≥ 2⌈log2 n⌉ meeting all three, or the dense
 graph. For γ = 0, δ = 0.1: n = 100 → k = 22, n = 500 → 32; δ = 0.3: n = 100 → 60, n = 500 → 142.
@@ -125,6 +127,18 @@ def corruption_threshold(
     ):
         c += 1
     return (degree + c) // 2 + 1
+
+
+def consistency_threshold(n: int, max_corruption: float = 0.0) -> int:
+    """T = ⌊(n + C)/2⌋ + 1 signatures over one survivor set, C = ⌈γn⌉ corrupt clients.
+
+    Two different sets each signed by T of the n participants share at least 2T − n > C
+    signers, more than the corrupt clients, so one honest client would have signed both —
+    which it never does (``consistency.py``)."""
+    if not 0.0 <= max_corruption < 1.0:
+        raise InvalidInput(f"max_corruption is a fraction in [0, 1), got {max_corruption}")
+    corrupt = math.ceil(max_corruption * n - 1e-9)
+    return (n + corrupt) // 2 + 1
 
 
 def plan_degree(

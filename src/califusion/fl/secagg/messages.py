@@ -10,7 +10,8 @@ The signed masked-input payload doubles as the client's commitment to its masked
 SHA-256 is also the vector's blob address when the vector travels as a blob, and the round
 transcript lists these signed commitments (``transcript.py``).
 Server messages are not signed: an honest client's safety never rests on trusting them (it
-verifies its peers' signed keys itself and refuses unsafe unmask requests).
+verifies its peers' signed keys itself, and before unmasking its peers' signatures over the
+survivor set — ``consistency.py`` — and refuses unsafe unmask requests).
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ class RevealedShare:
 
 @dataclass(frozen=True, slots=True)
 class UnmaskShares:
-    """Stage 4, client → server: self-mask shares of survivors, key shares of the dropped."""
+    """Stage 5, client → server: self-mask shares of survivors, key shares of the dropped."""
 
     round_id: bytes
     sender: int
@@ -155,7 +156,30 @@ class UnmaskShares:
         return _canonical(b"unmask-shares", *fields)
 
 
-ClientMessage = AdvertiseKeys | ShareKeys | MaskedInput | UnmaskShares
+def survivor_view(survivors: frozenset[int], dropped: frozenset[int]) -> bytes:
+    """SHA-256 of a survivor set and dropped set: what a client signs in the consistency check."""
+    fields: list[bytes | int] = [len(survivors), *sorted(survivors), *sorted(dropped)]
+    return hashlib.sha256(_canonical(b"survivor-view", *fields)).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencySignature:
+    """Stage 4, client → server: the client's signature over the survivor set it was told.
+
+    ``view`` is :func:`survivor_view` of the announced sets. A client signs one view per round
+    and the server forwards the signatures with the unmask request (``consistency.py``).
+    """
+
+    round_id: bytes
+    sender: int
+    view: bytes
+    signature: bytes = b""
+
+    def payload(self) -> bytes:
+        return _canonical(b"consistency-check", self.round_id, self.sender, self.view)
+
+
+ClientMessage = AdvertiseKeys | ShareKeys | MaskedInput | ConsistencySignature | UnmaskShares
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +201,9 @@ class SharesForwarded:
 
 
 @dataclass(frozen=True, slots=True)
-class UnmaskRequest:
-    """Server → client after stage 3: who sent a masked input and who dropped after sharing."""
+class ConsistencyCheck:
+    """Server → client after stage 3: who sent a masked input (U3) and who dropped after
+    sharing (U2 − U3), for the client to sign."""
 
     round_id: bytes
     recipient: int
@@ -186,9 +211,22 @@ class UnmaskRequest:
     dropped: frozenset[int] = field(default_factory=frozenset)
 
 
-ServerMessage = KeysAdvertised | SharesForwarded | UnmaskRequest
+@dataclass(frozen=True, slots=True)
+class UnmaskRequest:
+    """Server → client after stage 4: the signed sets again, with the signatures collected."""
 
-_Signed = TypeVar("_Signed", AdvertiseKeys, ShareKeys, MaskedInput, UnmaskShares)
+    round_id: bytes
+    recipient: int
+    survivors: frozenset[int] = field(default_factory=frozenset)
+    dropped: frozenset[int] = field(default_factory=frozenset)
+    signatures: tuple[ConsistencySignature, ...] = ()
+
+
+ServerMessage = KeysAdvertised | SharesForwarded | ConsistencyCheck | UnmaskRequest
+
+_Signed = TypeVar(
+    "_Signed", AdvertiseKeys, ShareKeys, MaskedInput, ConsistencySignature, UnmaskShares
+)
 
 
 def sign(message: _Signed, identity: Signer, *, payload: bytes | None = None) -> _Signed:

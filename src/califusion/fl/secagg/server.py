@@ -5,12 +5,13 @@ when that completes a stage; ``tick(now)`` closes a stage whose deadline has pas
 clients that did not answer are the dropouts). Time is only ever a parameter.
 
 Sets, after Bonawitz et al.: U1 advertised keys, U2 shared keys, U3 sent a masked input;
-dropped = U2 − U3. Masked inputs are summed as they arrive (O(d) memory). At the end the
-server reconstructs b_u for u in U3 and s_u^SK for u in dropped — all secrets in one batched
-Shamir pass — checks each against the client's commitment or public key, and removes the
-self masks and the dropped clients' pairwise masks with one streamed PRG pass (split over
-``workers`` threads). A masked input is added and hashed in one pass (:func:`add_and_hash`),
-the SHA-256 feeding the check of the client's signature.
+dropped = U2 − U3; U4 signed (U3, dropped) in the consistency check (``consistency.py``) and
+is asked to unmask, with the signatures. Masked inputs are summed as they arrive (O(d)
+memory). At the end the server reconstructs b_u for u in U3 and s_u^SK for u in dropped —
+all secrets in one batched Shamir pass — checks each against the client's commitment or
+public key, and removes the self masks and the dropped clients' pairwise masks with one
+streamed PRG pass (split over ``workers`` threads). A masked input is added and hashed in
+one pass (:func:`add_and_hash`), the SHA-256 feeding the check of the client's signature.
 A stage closes with fewer than ``min_survivors`` clients, or with a client whose secrets can
 no longer be reconstructed by t neighbours, aborts the round: :class:`SecAggAborted` names
 the stage and the counts, the running sum is erased and no unmask request is sent.
@@ -39,6 +40,7 @@ from califusion.crypto.prg import MaskArray, accumulate
 from califusion.crypto.shamir import Share, combine_many
 from califusion.fl.secagg._keys import commit_self_mask, pairwise_seed, self_mask_seed
 from califusion.fl.secagg.config import ROUND_ID_BYTES, SecAggConfig, Stage
+from califusion.fl.secagg.consistency import check_recoverable
 from califusion.fl.secagg.errors import (
     DuplicateMessage,
     LateMessage,
@@ -49,6 +51,8 @@ from califusion.fl.secagg.errors import (
 from califusion.fl.secagg.messages import (
     AdvertiseKeys,
     ClientMessage,
+    ConsistencyCheck,
+    ConsistencySignature,
     EncryptedShare,
     KeysAdvertised,
     MaskedInput,
@@ -57,15 +61,23 @@ from califusion.fl.secagg.messages import (
     SharesForwarded,
     UnmaskRequest,
     UnmaskShares,
+    survivor_view,
     verify,
 )
 
 _CHUNK_BYTES = 1024 * 1024  # per SHA-256 update and modular add: few GIL hand-overs
-_ORDER = (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS, Stage.MASKED_INPUT, Stage.UNMASK)
+_ORDER = (
+    Stage.ADVERTISE_KEYS,
+    Stage.SHARE_KEYS,
+    Stage.MASKED_INPUT,
+    Stage.CONSISTENCY_CHECK,
+    Stage.UNMASK,
+)
 _STAGE_OF: dict[type, Stage] = {
     AdvertiseKeys: Stage.ADVERTISE_KEYS,
     ShareKeys: Stage.SHARE_KEYS,
     MaskedInput: Stage.MASKED_INPUT,
+    ConsistencySignature: Stage.CONSISTENCY_CHECK,
     UnmaskShares: Stage.UNMASK,
 }
 
@@ -130,6 +142,8 @@ class SecAggServer:
         self._unmasked: set[int] = set()
         self._survivors: frozenset[int] = frozenset()
         self._dropped: frozenset[int] = frozenset()
+        self._view = b""
+        self._signatures: dict[int, ConsistencySignature] = {}
         self._self_mask_shares: dict[int, list[Share]] = {}
         self._key_shares: dict[int, list[Share]] = {}
         self._total: MaskArray = np.zeros(config.dimension, dtype=config.dtype)
@@ -140,6 +154,16 @@ class SecAggServer:
     def aborted(self) -> SecAggAborted | None:
         """Why the round aborted, once it has."""
         return self._aborted
+
+    @property
+    def survivor_set(self) -> tuple[frozenset[int], frozenset[int]]:
+        """(U3, U2 − U3) as announced for the consistency check (empty before it)."""
+        return self._survivors, self._dropped
+
+    @property
+    def consistency_signatures(self) -> tuple[ConsistencySignature, ...]:
+        """The survivors' signatures over :attr:`survivor_set`, by client."""
+        return tuple(self._signatures[c] for c in sorted(self._signatures))
 
     @property
     def result(self) -> SecAggResult:
@@ -175,6 +199,8 @@ class SecAggServer:
             self._on_share_keys(message)
         elif isinstance(message, MaskedInput):
             self._on_masked_input(message, identity)
+        elif isinstance(message, ConsistencySignature):
+            self._on_consistency(message)
         else:
             self._on_unmask(message)
         if self._senders(stage) >= self._expected:
@@ -193,6 +219,8 @@ class SecAggServer:
             return self._keys.keys()
         if stage is Stage.SHARE_KEYS:
             return self._shares.keys()
+        if stage is Stage.CONSISTENCY_CHECK:
+            return self._signatures.keys()
         return self._masked if stage is Stage.MASKED_INPUT else self._unmasked
 
     def _on_advertise(self, message: AdvertiseKeys) -> None:
@@ -227,6 +255,13 @@ class SecAggServer:
             raise
         self._masked.add(message.sender)
 
+    def _on_consistency(self, message: ConsistencySignature) -> None:
+        if not hmac.compare_digest(message.view, self._view):
+            raise ProtocolViolation(
+                f"client {message.sender} signed another survivor set than the one announced"
+            )
+        self._signatures[message.sender] = message
+
     def _on_unmask(self, message: UnmaskShares) -> None:
         sender = message.sender
         neighbours = set(self._graph.neighbours(sender))
@@ -256,6 +291,8 @@ class SecAggServer:
                 out = self._close_share_keys()
             elif stage is Stage.MASKED_INPUT:
                 out = self._close_masked_input()
+            elif stage is Stage.CONSISTENCY_CHECK:
+                out = self._close_consistency()
             else:
                 out = self._close_unmask()
         except SecAggAborted as aborted:
@@ -335,26 +372,39 @@ class SecAggServer:
         self._check_recoverable(Stage.MASKED_INPUT, survivors)
         self._survivors = frozenset(survivors)
         self._dropped = frozenset(set(self._shares) - survivors)
-        self.stage, self._expected = Stage.UNMASK, survivors
+        self._view = survivor_view(self._survivors, self._dropped)
+        self.stage, self._expected = Stage.CONSISTENCY_CHECK, survivors
         return [
-            UnmaskRequest(self.round_id, client, self._survivors, self._dropped)
+            ConsistencyCheck(self.round_id, client, self._survivors, self._dropped)
             for client in sorted(survivors)
+        ]
+
+    def _close_consistency(self) -> list[ServerMessage]:
+        """Ask the signers to unmask, with T of the signatures (what each client needs, and
+        all it verifies: O(T) work per client), if enough signed and they can still reveal
+        every secret; survivors that did not sign stay contributors. The transcript keeps
+        every signature."""
+        signers = set(self._signatures)
+        required = self.config.consistency_threshold
+        if len(signers) < required:
+            raise SecAggAborted(
+                str(Stage.CONSISTENCY_CHECK),
+                f"only {len(signers)} clients signed the survivor set, {required} needed",
+                signers=len(signers),
+                required=required,
+                survivors=len(self._survivors),
+            )
+        self._check_recoverable(Stage.CONSISTENCY_CHECK, signers)
+        self.stage, self._expected = Stage.UNMASK, signers
+        signatures = self.consistency_signatures[:required]
+        return [
+            UnmaskRequest(self.round_id, client, self._survivors, self._dropped, signatures)
+            for client in sorted(signers)
         ]
 
     def _check_recoverable(self, stage: Stage, holders: set[int]) -> None:
         """Abort unless every client that shared keys keeps t neighbours able to reveal."""
-        threshold = self.config.threshold
-        for owner in sorted(self._shares):
-            available = len(holders.intersection(self._graph.neighbours(owner)))
-            if available < threshold:
-                raise SecAggAborted(
-                    str(stage),
-                    f"client {owner} has {available} neighbours left to reveal its shares, "
-                    f"{threshold} needed",
-                    client=owner,
-                    available=available,
-                    required=threshold,
-                )
+        check_recoverable(self.config, self._graph, stage, self._shares, holders)
 
     def _close_unmask(self) -> list[ServerMessage]:
         threshold = self.config.threshold

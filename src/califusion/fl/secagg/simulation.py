@@ -26,6 +26,7 @@ from califusion.fl.secagg.config import SecAggConfig, Stage
 from califusion.fl.secagg.messages import (
     AdvertiseKeys,
     ClientMessage,
+    ConsistencyCheck,
     KeysAdvertised,
     MaskedInput,
     ServerMessage,
@@ -34,10 +35,17 @@ from califusion.fl.secagg.messages import (
 )
 from califusion.fl.secagg.server import SecAggResult, SecAggServer
 
-_ORDER = (Stage.ADVERTISE_KEYS, Stage.SHARE_KEYS, Stage.MASKED_INPUT, Stage.UNMASK)
+_ORDER = (
+    Stage.ADVERTISE_KEYS,
+    Stage.SHARE_KEYS,
+    Stage.MASKED_INPUT,
+    Stage.CONSISTENCY_CHECK,
+    Stage.UNMASK,
+)
 _REPLY_STAGE: dict[type, Stage] = {
     KeysAdvertised: Stage.SHARE_KEYS,
     SharesForwarded: Stage.MASKED_INPUT,
+    ConsistencyCheck: Stage.CONSISTENCY_CHECK,
     UnmaskRequest: Stage.UNMASK,
 }
 
@@ -93,7 +101,8 @@ def simulate_round(
     """Run one round; ``dropouts[c] = stage`` makes client c fall silent at that stage.
 
     A client that drops at ``Stage.SHARE_KEYS`` advertised its keys but sends nothing after;
-    at ``Stage.UNMASK`` it sent its masked input but reveals no shares. Raises what the server
+    at ``Stage.CONSISTENCY_CHECK`` it sent its masked input but does not sign the survivor set;
+    at ``Stage.UNMASK`` it signed but reveals no shares. Raises what the server
     or a client raises (``SecAggAborted`` below the thresholds). With ``workers`` > 1 the
     clients of a stage compute in that many threads, as separate machines would in parallel
     (AES, SHA-256 and NumPy release the GIL); the server stays one sequential state machine,

@@ -7,7 +7,10 @@ When a round ends the aggregator (the coordinator) signs, with its own Ed25519 k
 * every masked input it accepted, as the client's signed commitment (SHA-256 of the vector and
   the client's signature over it, see ``messages.masked_input_payload``);
 * the contributors and the dropped clients, the SHA-256 of the resulting sum (padded, in blind
-  mode), and the digest of its event log (``replay.log_digest``).
+  mode), and the digest of its event log (``replay.log_digest``);
+* the survivor set of the consistency check (``consistency.py``) — U3 and U2 − U3, as every
+  client was asked to sign them — with the survivors' signatures over it, so a verifier can
+  check that a majority signed exactly the set the round was unmasked by.
 
 Anyone holding the transcript and the log can recompute the round (``audit.py``). The encoding
 is canonical JSON (sorted keys, no spaces, bytes as lowercase hex) behind a domain tag, so a
@@ -46,6 +49,36 @@ class Commitment:
 
 
 @dataclass(frozen=True, slots=True)
+class SignedSurvivors:
+    """The survivor set of the consistency check and the survivors' signatures over it
+    (``signatures``: client → its signature over ``messages.survivor_view``)."""
+
+    survivors: frozenset[int]
+    dropped: frozenset[int]
+    signatures: tuple[tuple[int, bytes], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "survivors": sorted(self.survivors),
+            "dropped": sorted(self.dropped),
+            "signatures": [
+                {"client": client, "signature": signature.hex()}
+                for client, signature in sorted(self.signatures)
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SignedSurvivors:
+        return cls(
+            survivors=frozenset(int(c) for c in data["survivors"]),
+            dropped=frozenset(int(c) for c in data["dropped"]),
+            signatures=tuple(
+                (int(s["client"]), bytes.fromhex(s["signature"])) for s in data["signatures"]
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
     session: str
     mode: str
@@ -59,9 +92,10 @@ class Transcript:
     dropped: frozenset[int]
     result_digest: bytes
     log_digest: bytes
+    consistency: SignedSurvivors | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "session": self.session,
             "mode": self.mode,
             "round_id": self.round_id.hex(),
@@ -80,6 +114,9 @@ class Transcript:
             "result_digest": self.result_digest.hex(),
             "log_digest": self.log_digest.hex(),
         }
+        if self.consistency is not None:  # absent from rounds before the consistency check
+            data["consistency"] = self.consistency.to_dict()
+        return data
 
     def canonical(self) -> bytes:
         """The one byte string that is signed."""
@@ -107,6 +144,11 @@ class Transcript:
                 dropped=frozenset(int(c) for c in data["dropped"]),
                 result_digest=bytes.fromhex(data["result_digest"]),
                 log_digest=bytes.fromhex(data["log_digest"]),
+                consistency=(
+                    SignedSurvivors.from_dict(data["consistency"])
+                    if data.get("consistency") is not None
+                    else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"malformed round transcript: {exc}") from None

@@ -24,6 +24,8 @@ import numpy.typing as npt
 from califusion.fl.secagg.errors import ProtocolViolation
 from califusion.fl.secagg.messages import (
     AdvertiseKeys,
+    ConsistencyCheck,
+    ConsistencySignature,
     EncryptedShare,
     KeysAdvertised,
     MaskedInput,
@@ -38,8 +40,8 @@ from califusion.fl.secagg.messages import (
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
-_ADVERTISE, _SHARE_KEYS, _MASKED_REF, _UNMASK = 1, 2, 3, 4
-_KEYS_ADVERTISED, _SHARES_FORWARDED, _UNMASK_REQUEST = 11, 12, 13
+_ADVERTISE, _SHARE_KEYS, _MASKED_REF, _UNMASK, _CONSISTENCY = 1, 2, 3, 4, 5
+_KEYS_ADVERTISED, _SHARES_FORWARDED, _UNMASK_REQUEST, _CONSISTENCY_CHECK = 11, 12, 13, 14
 _DTYPES = ("<u4", "<u8")
 
 
@@ -79,7 +81,7 @@ class MaskedInputRef:
         return MaskedInput(self.round_id, self.sender, vector, self.signature)
 
 
-WireClientMessage = AdvertiseKeys | ShareKeys | MaskedInputRef | UnmaskShares
+WireClientMessage = AdvertiseKeys | ShareKeys | MaskedInputRef | ConsistencySignature | UnmaskShares
 
 
 class _Writer:
@@ -159,6 +161,9 @@ def encode_client(message: WireClientMessage) -> bytes:
         w = _Writer(_MASKED_REF).raw(message.round_id).num(message.sender)
         w.raw(message.dtype.encode("ascii")).num(message.size).raw(message.digest)
         return w.raw(message.signature).done()
+    if isinstance(message, ConsistencySignature):
+        w = _Writer(_CONSISTENCY).raw(message.round_id).num(message.sender).raw(message.view)
+        return w.raw(message.signature).done()
     w = _Writer(_UNMASK).raw(message.round_id).num(message.sender)
     for revealed in (message.self_mask_shares, message.key_shares):
         w.count(len(revealed))
@@ -184,6 +189,8 @@ def decode_client(data: bytes) -> WireClientMessage:
         if dtype not in _DTYPES:
             raise ProtocolViolation(f"masked words are uint32 or uint64, got {dtype!r}")
         message = MaskedInputRef(round_id, sender, dtype, r.num(), r.raw(), r.raw())
+    elif r.kind == _CONSISTENCY:
+        message = ConsistencySignature(r.raw(), r.num(), r.raw(), r.raw())
     elif r.kind == _UNMASK:
         round_id, sender = r.raw(), r.num()
         survivors = tuple(RevealedShare(r.num(), r.raw()) for _ in range(r.count(12)))
@@ -208,8 +215,14 @@ def encode_server(message: ServerMessage) -> bytes:
         for share in message.shares:
             w.num(share.sender).num(share.recipient).raw(share.nonce).raw(share.ciphertext)
         return w.done()
+    if isinstance(message, ConsistencyCheck):
+        w = _Writer(_CONSISTENCY_CHECK).raw(message.round_id).num(message.recipient)
+        return w.nums(message.survivors).nums(message.dropped).done()
     w = _Writer(_UNMASK_REQUEST).raw(message.round_id).num(message.recipient)
-    return w.nums(message.survivors).nums(message.dropped).done()
+    w.nums(message.survivors).nums(message.dropped).count(len(message.signatures))
+    for signed in message.signatures:
+        w.raw(encode_client(signed))
+    return w.done()
 
 
 def decode_server(data: bytes) -> ServerMessage:
@@ -230,9 +243,19 @@ def decode_server(data: bytes) -> ServerMessage:
             EncryptedShare(r.num(), r.num(), r.raw(), r.raw()) for _ in range(r.count(24))
         )
         message = SharesForwarded(round_id, recipient, shares)
+    elif r.kind == _CONSISTENCY_CHECK:
+        round_id, recipient = r.raw(), r.num()
+        message = ConsistencyCheck(round_id, recipient, r.nums(), r.nums())
     elif r.kind == _UNMASK_REQUEST:
         round_id, recipient = r.raw(), r.num()
-        message = UnmaskRequest(round_id, recipient, r.nums(), r.nums())
+        survivors, dropped = r.nums(), r.nums()
+        signatures = []
+        for _ in range(r.count(4)):
+            signed = decode_client(r.raw())
+            if not isinstance(signed, ConsistencySignature):
+                raise ProtocolViolation("forwarded signatures must be consistency signatures")
+            signatures.append(signed)
+        message = UnmaskRequest(round_id, recipient, survivors, dropped, tuple(signatures))
     else:
         raise ProtocolViolation(f"unknown server message kind {r.kind}")
     r.done()
