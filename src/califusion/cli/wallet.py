@@ -28,7 +28,7 @@ from califusion.cli.common import (
 )
 from califusion.core.errors import CaliFusionError, InvalidInput, PermissionDenied
 from califusion.crypto.principal import SUBACCOUNT_BYTES, Account
-from califusion.ledger.amounts import describe_error, format_amount, parse_amount
+from califusion.ledger.amounts import describe_error, format_amount, memo_text, parse_amount
 from califusion.ledger.blocks import Block
 from califusion.ledger.icrc3 import Nat, Text
 from califusion.ledger.types import ApproveArgs, Err, Ok, TransferArg
@@ -273,7 +273,7 @@ def history(
             _short(counterpart, target, "(burn)"),
             format_amount(tx.amount, decimals=token.decimals),
             format_amount(block.fee_charged, decimals=token.decimals) if block.fee_charged else "",
-            _memo_text(tx.memo),
+            memo_text(tx.memo),
         )
     console.print(table)
     if not blocks:
@@ -288,13 +288,3 @@ def _short(account: Account | None, viewer: Account, absent: str) -> str:
     if account is None:
         return absent
     return "you" if account == viewer else str(account)
-
-
-def _memo_text(memo: bytes | None) -> str:
-    if memo is None:
-        return ""
-    try:
-        text = memo.decode("utf-8")
-    except UnicodeDecodeError:
-        return memo.hex()
-    return text if text.isprintable() else memo.hex()

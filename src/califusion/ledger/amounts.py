@@ -4,7 +4,7 @@ Integer and string arithmetic only — never a float: ``1.5`` with 8 decimals is
 ``1 * 10**8 + 50000000``. Parsing refuses what is not a plain decimal number (signs, exponents,
 digit separators, other scripts' digits) and more decimals than the token has, each with a
 message that says what to write instead. :func:`describe_error` turns a ledger refusal into one
-sentence with amounts in tokens.
+sentence with amounts in tokens; :func:`memo_text` shows a memo.
 """
 
 from __future__ import annotations
@@ -90,3 +90,14 @@ def describe_error(error: Any, *, decimals: int, symbol: str) -> str:
         case GenericError(error_code, message):
             return f"ledger error {error_code}: {message}"
     return f"refused by the ledger: {error!r}"
+
+
+def memo_text(memo: bytes | None) -> str:
+    """A memo as a person reads it: its text if it is printable UTF-8, else hex."""
+    if memo is None:
+        return ""
+    try:
+        text = memo.decode("utf-8")
+    except UnicodeDecodeError:
+        return memo.hex()
+    return text if text.isprintable() else memo.hex()

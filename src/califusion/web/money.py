@@ -23,6 +23,7 @@ from califusion.agent.ledger_client import HttpLedgerAPI
 from califusion.core.errors import CaliFusionError, InvalidInput
 from califusion.crypto.identity import Identity
 from califusion.crypto.principal import Account, Principal
+from califusion.ledger.amounts import memo_text
 from califusion.ledger.blocks import Block
 from califusion.ledger.certificate import verify_tip_certificate
 from califusion.ledger.escrow_ids import (
@@ -97,17 +98,6 @@ def describe_memo(memo: bytes | None) -> MemoInfo | None:
         return None
     start = len(MEMO_PREFIX) + 1
     return MemoInfo(kind, memo[start : start + TAG_BYTES])
-
-
-def memo_text(memo: bytes | None) -> str:
-    """A memo as a person reads it: its text if it is printable UTF-8, else hex."""
-    if memo is None:
-        return ""
-    try:
-        text = memo.decode("utf-8")
-    except UnicodeDecodeError:
-        return memo.hex()
-    return text if text.isprintable() else memo.hex()
 
 
 @dataclass(frozen=True)
