@@ -100,11 +100,7 @@ class Saboteur:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[CoordinatorProcess]:
-    with CoordinatorProcess(
-        database_url=f"sqlite:///{tmp_path / 'c.db'}",
-        blob_dir=tmp_path / "blobs",
-        log_path=tmp_path / "c.log",
-    ) as process:
+    with CoordinatorProcess.in_folder(tmp_path) as process:
         yield process
 
 

@@ -25,11 +25,7 @@ CLI = [sys.executable, "-m", "califusion.cli"]
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[CoordinatorProcess]:
-    with CoordinatorProcess(
-        database_url=f"sqlite:///{tmp_path / 'coordinator.db'}",
-        blob_dir=tmp_path / "blobs",
-        log_path=tmp_path / "coordinator.log",
-    ) as process:
+    with CoordinatorProcess.in_folder(tmp_path) as process:
         yield process
 
 

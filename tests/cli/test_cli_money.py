@@ -61,16 +61,9 @@ def test_the_money_of_a_job_from_the_command_line(tmp_path: Path) -> None:
         "COLUMNS": "250",
         "PYTHONUNBUFFERED": "1",
     }
-    with CoordinatorProcess(
-        database_url=f"sqlite:///{tmp_path / 'coordinator.db'}",
-        blob_dir=tmp_path / "blobs",
-        log_path=tmp_path / "coordinator.log",
-        ledger=True,
-        home=home,
-        env={"CALIFUSION_PASSPHRASE": PASSPHRASE},
-    ) as server:
+    with CoordinatorProcess.in_folder(tmp_path, ledger_passphrase=PASSPHRASE) as server:
         env["CALIFUSION_COORDINATOR"] = server.url
-        _money_flow(tmp_path, env, server.url, home / "ledger-operator.json")
+        _money_flow(tmp_path, env, server.url, server.operator_keystore)
 
 
 def _money_flow(tmp_path: Path, env: dict[str, str], url: str, operator_keystore: Path) -> None:

@@ -22,16 +22,8 @@ PASSPHRASE = "the operator's passphrase"
 
 
 def test_first_start_creates_the_operator_and_serves_ledger_and_escrow(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    with CoordinatorProcess(
-        database_url=f"sqlite:///{tmp_path / 'coordinator.db'}",
-        blob_dir=tmp_path / "blobs",
-        log_path=tmp_path / "coordinator.log",
-        ledger=True,
-        home=home,
-        env={"CALIFUSION_PASSPHRASE": PASSPHRASE},
-    ) as server:
-        operator = load_keystore(home / "ledger-operator.json", PASSPHRASE)
+    with CoordinatorProcess.in_folder(tmp_path, ledger_passphrase=PASSPHRASE) as server:
+        operator = load_keystore(server.operator_keystore, PASSPHRASE)
         assert (tmp_path / "ledger.db").exists()  # beside the coordinator's database
         with HttpLedgerAPI(server.url, Identity.generate()) as ledger:
             assert ledger.icrc1_minting_account() == Account(operator.principal)
@@ -39,14 +31,7 @@ def test_first_start_creates_the_operator_and_serves_ledger_and_escrow(tmp_path:
             assert escrow.status("job-" + "0" * 32).terms is None
     # a restart finds the keystore and the same ledger
     with (
-        CoordinatorProcess(
-            database_url=f"sqlite:///{tmp_path / 'coordinator.db'}",
-            blob_dir=tmp_path / "blobs",
-            log_path=tmp_path / "coordinator.log",
-            ledger=True,
-            home=home,
-            env={"CALIFUSION_PASSPHRASE": PASSPHRASE},
-        ) as server,
+        CoordinatorProcess.in_folder(tmp_path, ledger_passphrase=PASSPHRASE) as server,
         HttpLedgerAPI(server.url, Identity.generate()) as ledger,
     ):
         assert ledger.icrc1_minting_account() == Account(operator.principal)
@@ -85,11 +70,7 @@ def test_without_a_passphrase_it_says_what_to_set(tmp_path: Path) -> None:
 
 def test_no_ledger_serves_none(tmp_path: Path) -> None:
     with (
-        CoordinatorProcess(
-            database_url=f"sqlite:///{tmp_path / 'coordinator.db'}",
-            blob_dir=tmp_path / "blobs",
-            log_path=tmp_path / "coordinator.log",
-        ) as server,
+        CoordinatorProcess.in_folder(tmp_path) as server,
         HttpEscrowAPI(server.url, Identity.generate()) as escrow,
         pytest.raises(NotFound),
     ):

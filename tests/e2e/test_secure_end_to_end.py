@@ -40,11 +40,7 @@ VICTIMS = {7: die_before(ShareKeys), 8: die_before(MaskedInputRef), 9: die_befor
 
 @pytest.fixture
 def coordinator(tmp_path: Path) -> Iterator[CoordinatorProcess]:
-    with CoordinatorProcess(
-        database_url=f"sqlite:///{tmp_path / 'coordinator.db'}",
-        blob_dir=tmp_path / "blobs",
-        log_path=tmp_path / "coordinator.log",
-    ) as server:
+    with CoordinatorProcess.in_folder(tmp_path) as server:
         yield server
 
 

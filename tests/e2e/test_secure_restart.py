@@ -32,9 +32,7 @@ def coordinator(
         if request.param == "sqlite"
         else fresh_postgres_database
     )
-    with CoordinatorProcess(
-        database_url=url, blob_dir=tmp_path / "blobs", log_path=tmp_path / "coordinator.log"
-    ) as server:
+    with CoordinatorProcess.in_folder(tmp_path, database_url=url) as server:
         yield server
 
 

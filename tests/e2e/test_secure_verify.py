@@ -55,11 +55,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     keystore = home / "publisher.json"
     save_keystore(keystore, publisher, "correct horse", name="publisher")
     with (
-        CoordinatorProcess(
-            database_url=f"sqlite:///{home / 'coordinator.db'}",
-            blob_dir=home / "blobs",
-            log_path=home / "coordinator.log",
-        ) as coordinator,
+        CoordinatorProcess.in_folder(home) as coordinator,
         ExitStack() as stack,
     ):
         run = run_secure_job(

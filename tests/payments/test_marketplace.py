@@ -92,12 +92,7 @@ def _cli_buy_and_download(
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[tuple[DemoBank, CoordinatorProcess, ExitStack]]:
     bank = DemoBank(tmp_path, PASSPHRASE)
-    server = CoordinatorProcess(
-        database_url=f"sqlite:///{tmp_path / 'coordinator.db'}",
-        blob_dir=tmp_path / "blobs",
-        log_path=tmp_path / "coordinator.log",
-        ledger_database_url=bank.url,
-    )
+    server = CoordinatorProcess.in_folder(tmp_path, ledger_database_url=bank.url)
     with server, bank.serving(), ExitStack() as stack:  # agents pay over the ledger's HTTP API
         yield bank, server, stack
     bank.close()

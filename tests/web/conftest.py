@@ -31,17 +31,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     by default); its operator mints ``FUNDS`` to each dashboard's user."""
     root = tmp_path_factory.mktemp("dashboard")
     data = write_data(root / "data")
-    home = root / "coordinator-home"
-    server = CoordinatorProcess(
-        database_url=f"sqlite:///{root / 'coordinator.db'}",
-        blob_dir=root / "blobs",
-        log_path=root / "coordinator.log",
-        ledger=True,
-        home=home,
-        env={"CALIFUSION_PASSPHRASE": PASSPHRASE},
-    )
+    server = CoordinatorProcess.in_folder(root, ledger_passphrase=PASSPHRASE)
     with server:
-        operator_keystore = home / "ledger-operator.json"
+        operator_keystore = server.operator_keystore
         operator = load_keystore(operator_keystore, PASSPHRASE)
         uis = []
         principals = {}

@@ -137,12 +137,8 @@ def demo(
 
     passphrase = secrets.token_urlsafe(18)
     bank = DemoBank(run_dir, passphrase)  # the ledger, its operator and escrow executor
-    server = CoordinatorProcess(
-        database_url=f"sqlite:///{run_dir / 'coordinator.db'}",
-        blob_dir=run_dir / "blobs",
-        log_path=run_dir / "coordinator.log",
-        ledger_database_url=bank.url,  # it reads funding and stakes there, and moves nothing
-    )
+    # it reads funding and stakes in the bank's ledger, and moves nothing
+    server = CoordinatorProcess.in_folder(run_dir, ledger_database_url=bank.url)
     with server, bank.serving() as ledger_url:  # agents pay over the ledger's HTTP API
         console.print(f"coordinator up at {server.url} (SQLite, blobs in {server.blob_dir})")
         publisher_id = _identity(run_dir, "publisher", passphrase)

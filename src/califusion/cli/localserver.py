@@ -83,9 +83,37 @@ class CoordinatorProcess:
     home: Path | None = None  # CALIFUSION_HOME of the process (default: beside the blobs)
     env: dict[str, str] = field(default_factory=dict)  # added to the process's environment
 
+    @classmethod
+    def in_folder(
+        cls,
+        folder: Path,
+        *,
+        database_url: str | None = None,
+        ledger_database_url: str | None = None,
+        ledger_passphrase: str | None = None,
+    ) -> CoordinatorProcess:
+        """A coordinator whose database (SQLite, unless ``database_url``), blobs, log and home
+        all lie in ``folder``. With ``ledger_passphrase`` it serves the ledger and the escrow,
+        its operator's keystore (:attr:`operator_keystore`) locked with that passphrase."""
+        return cls(
+            database_url=database_url or f"sqlite:///{folder / 'coordinator.db'}",
+            blob_dir=folder / "blobs",
+            log_path=folder / "coordinator.log",
+            ledger_database_url=ledger_database_url,
+            ledger=ledger_passphrase is not None,
+            home=folder / "home",
+            env={} if ledger_passphrase is None else {"CALIFUSION_PASSPHRASE": ledger_passphrase},
+        )
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def operator_keystore(self) -> Path:
+        """Where a coordinator serving the ledger keeps its operator's keystore."""
+        home = self.home if self.home is not None else self.blob_dir.parent
+        return home / "ledger-operator.json"
 
     def start(self, timeout: float = 30.0) -> CoordinatorProcess:
         self.port = self.port or free_port()
