@@ -87,11 +87,13 @@ mask bytes (PRG floor; L2 floor at the in-cache AES rate the masking loop actual
 and SHA-256 of every masked vector twice (its client signs the digest, the server verifies
 it): round/(floor+SHA) is what is left for everything else. That rest is quantization (six
 NumPy passes per chunk in cache), one modular add per mask stream, the key stages (Ed25519
-verification of each neighbour's keys, two X25519 agreements per neighbour, Shamir, AES-GCM:
-OpenSSL holds the GIL in them, so they do not use the second core) and the parallel loss of
-two client threads and the server's thread sharing two cores, each returning from a
-GIL-free AES/NumPy call and waiting for the GIL. The ingest column is bounded by SHA-256
-(one core, SHA-NI): the bare modular add (u32 sum) runs at numpy.add speed.
+verification of each neighbour's keys and of T survivor-set signatures, two X25519
+agreements per neighbour — libsodium, GIL-free — then Shamir, HKDF and AES-GCM, which hold
+the GIL) and the parallel loss of two client threads and the server's threads sharing two
+cores, each returning from a GIL-free AES/NumPy/SHA call and waiting for the GIL. The ingest
+column is bounded by SHA-256 (one core, SHA-NI, sequential by construction; hashing in a
+second thread measured slower, see ``add_and_hash``): the bare modular add (u32 sum) runs at
+numpy.add speed.
 """
 GB = 1e9
 

@@ -60,11 +60,14 @@ class Harness:
     round_id: bytes = field(default_factory=lambda: os.urandom(16))
     pad_key: bytes | None = None
     now: float = 0.0
+    workers: int = 1
 
     def __post_init__(self) -> None:
         self.updates = updates_for(self.config)
         self.publics = {pid: identity(pid).public_key() for pid in self.config.participants}
-        self.server = SecAggServer(self.config, self.round_id, self.publics, self.now)
+        self.server = SecAggServer(
+            self.config, self.round_id, self.publics, self.now, workers=self.workers
+        )
         self.clients = {
             pid: SecAggClient(
                 self.config,

@@ -39,8 +39,9 @@ from califusion.fl.secagg.messages import sign
 from .harness import Harness, expected_total, identity
 
 
-def small_round(n: int = 8, dense: bool = True) -> Harness:
-    return Harness(SecAggConfig.plan(range(n), 32, clip=1.0, max_dropout=0.25, dense=dense))
+def small_round(n: int = 8, dense: bool = True, workers: int = 1) -> Harness:
+    config = SecAggConfig.plan(range(n), 32, clip=1.0, max_dropout=0.25, dense=dense)
+    return Harness(config, workers=workers)
 
 
 def through_masking(harness: Harness) -> list[MaskedInput]:
@@ -62,8 +63,9 @@ def test_tampered_advertised_keys_rejected() -> None:
     harness.server.receive(message, 0.0)  # the genuine one still goes through
 
 
-def test_tampered_masked_input_rejected_and_not_summed() -> None:
-    harness = small_round()
+@pytest.mark.parametrize("workers", [1, 3])  # 3: the unmasking split over threads
+def test_tampered_masked_input_rejected_and_not_summed(workers: int) -> None:
+    harness = small_round(workers=workers)
     masked = through_masking(harness)
     victim = masked[0]
     altered = victim.masked.copy()

@@ -10,6 +10,9 @@ Every secret of a round is bound to its purpose, the round id and the client ids
   HKDF(X25519(c_u, c_v^PK), round ‖ min ‖ max) — one key per direction, so the two directions
   of a pair never share a key — with the ids and round as associated data, so a ciphertext
   cannot be moved to another sender, recipient or round without failing authentication.
+
+The agreements run on raw 32-byte keys through libsodium (:mod:`califusion.crypto.fastsig`):
+it releases the GIL, so the clients of a one-process round agree keys on every core.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ import struct
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from califusion.core.errors import DecryptionFailed
+from califusion.crypto.fastsig import InvalidAgreement, x25519
 from califusion.crypto.prg import derive_seed
 from califusion.crypto.shamir import Share
 from califusion.fl.secagg.errors import ProtocolViolation
@@ -39,16 +43,21 @@ def ids(*clients: int) -> bytes:
     return b"".join(client.to_bytes(8, "big") for client in clients)
 
 
-def agree(private: X25519PrivateKey, peer_public: bytes) -> bytes:
+PrivateKey = bytes | X25519PrivateKey
+"""An X25519 private key: raw 32 bytes (what the state machines hold) or a key object."""
+
+
+def agree(private: PrivateKey, peer_public: bytes) -> bytes:
     """X25519 shared secret; a malformed or low-order peer key is a protocol violation."""
+    raw = private if isinstance(private, bytes) else private.private_bytes_raw()
     try:
-        return private.exchange(X25519PublicKey.from_public_bytes(peer_public))
-    except ValueError:
+        return x25519(raw, peer_public)
+    except InvalidAgreement:
         raise ProtocolViolation("a peer's key is not a usable X25519 public key") from None
 
 
 def pairwise_seed(
-    private: X25519PrivateKey, peer_public: bytes, round_id: bytes, me: int, peer: int
+    private: PrivateKey, peer_public: bytes, round_id: bytes, me: int, peer: int
 ) -> bytes:
     low, high = sorted((me, peer))
     return derive_seed(agree(private, peer_public), PAIRWISE_PURPOSE, round_id + ids(low, high))
@@ -71,7 +80,7 @@ class ShareChannel:
     """
 
     def __init__(
-        self, private: X25519PrivateKey, peer_public: bytes, round_id: bytes, me: int, peer: int
+        self, private: PrivateKey, peer_public: bytes, round_id: bytes, me: int, peer: int
     ) -> None:
         low, high = sorted((me, peer))
         info = b"califusion/secagg/v1/share-encryption\x00" + round_id + ids(low, high)

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from califusion.core.errors import CaliFusionError, WeightsError
+from califusion.crypto.fastsig import x25519_public
 from califusion.crypto.prg import SEED_BYTES, MaskStreams
 from califusion.crypto.shamir import RandomBytes, Share, split_many
 from califusion.fl.secagg._keys import (
@@ -103,8 +103,9 @@ class SecAggClient:
         self._rng = rng
         self._graph = config.graph(round_id)
         self._neighbours = self._graph.neighbours(client_id)
-        self._cipher_key = X25519PrivateKey.generate()
-        self._mask_key = X25519PrivateKey.generate()
+        # Raw X25519 private keys from the OS CSPRNG (libsodium clamps them when used).
+        self._cipher_key = os.urandom(32)
+        self._mask_key = os.urandom(32)
         self._self_secret = b""
         self._peer_keys: dict[int, AdvertiseKeys] = {}
         self._channels: dict[int, ShareChannel] = {}
@@ -121,8 +122,8 @@ class SecAggClient:
         message = AdvertiseKeys(
             round_id=self.round_id,
             sender=self.client_id,
-            cipher_public=self._cipher_key.public_key().public_bytes_raw(),
-            mask_public=self._mask_key.public_key().public_bytes_raw(),
+            cipher_public=x25519_public(self._cipher_key),
+            mask_public=x25519_public(self._mask_key),
         )
         return sign(message, self._identity)
 
@@ -185,7 +186,7 @@ class SecAggClient:
             )
         self._self_secret = self._rng(SEED_BYTES)
         self_mask_shares, key_shares = split_many(
-            [self._self_secret, self._mask_key.private_bytes_raw()],
+            [self._self_secret, self._mask_key],
             threshold,
             len(self._neighbours),
             self._rng,

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from califusion.core.errors import (
     BadSignature,
@@ -36,6 +35,7 @@ from califusion.core.errors import (
     InvalidInput,
     UnknownPrincipal,
 )
+from califusion.crypto.fastsig import InvalidAgreement, x25519_public
 from califusion.crypto.prg import MaskArray, accumulate
 from califusion.crypto.shamir import Share, combine_many
 from califusion.fl.secagg._keys import commit_self_mask, pairwise_seed, self_mask_seed
@@ -94,7 +94,14 @@ class SecAggResult:
 
 def add_and_hash(total: MaskArray, vector: MaskArray) -> bytes:
     """``total += vector`` (mod 2^w) and SHA-256 of ``vector``, in one pass: each 1 MiB chunk
-    is hashed right after it is added, while it is in cache. The server's ingest kernel."""
+    is hashed right after it is added, while it is in cache. The server's ingest kernel.
+
+    Why not hash in a second thread while this one adds: SHA-256 is sequential over the
+    vector, and on the reference machine it reads a chunk that the other core (or no core)
+    just touched at ~1.15 GB/s, against ~2 GB/s from this core's cache right after the add,
+    so the threaded variants measured 1.1-1.3 GB/s against this pass's 1.45
+    (``bench/results/secagg_round.md``).
+    """
     hasher = hashlib.sha256()
     step = _CHUNK_BYTES // vector.itemsize
     for low in range(0, vector.size, step):
@@ -434,9 +441,13 @@ class SecAggServer:
                 )
             subtract.append(self_mask_seed(secrets[owner], self.round_id, owner))
         for owner in sorted(self._dropped):
-            mask_key = X25519PrivateKey.from_private_bytes(secrets[owner])
+            mask_key = secrets[owner]
             advertised = self._keys[owner].mask_public
-            if not hmac.compare_digest(mask_key.public_key().public_bytes_raw(), advertised):
+            try:
+                derived = x25519_public(mask_key)
+            except InvalidAgreement:
+                derived = b""
+            if not hmac.compare_digest(derived, advertised):
                 raise SecAggAborted(
                     str(Stage.UNMASK), f"a bad share corrupted client {owner}'s mask key"
                 )
