@@ -270,3 +270,25 @@ def test_a_bad_page_is_refused(s: Scenario, query: str, status: int, code: str) 
 
 def test_paging_after_an_unknown_job_is_404(s: Scenario) -> None:
     assert_problem(s.api.get(s.publisher, "/v1/jobs?after=job-" + "0" * 32), 404, "not-found")
+
+
+def test_a_secure_job_no_round_could_run_is_refused(s: Scenario) -> None:
+    """Four trainers cannot keep a 20% corruption bound and a dropout: 422, nothing stored."""
+    secure = {"max_corruption": 0.2, "max_dropout": 0.25}
+    too_few = spec_json(
+        aggregation_mode="secure",
+        trainers_wanted=4,
+        min_trainers_per_round=3,
+        secure_aggregation=secure,
+    )
+    body = {"spec": too_few, "initial_model": s.initial_model}
+    problem = assert_problem(s.api.post(s.publisher, "/v1/jobs", body), 422, "invalid-input")
+    assert "cannot run with the 4 trainer(s)" in problem["detail"], problem
+    assert "corrupt" in problem["detail"]
+    assert len(s.api.ok(s.api.get(s.publisher, "/v1/jobs"))) == 1
+    fewer = {"max_corruption": 0.1, "max_dropout": 0.1}  # 50 trainers: k = 26, t = 16
+    enough = spec_json(aggregation_mode="secure", trainers_wanted=50, secure_aggregation=fewer)
+    created = s.api.ok(
+        s.api.post(s.publisher, "/v1/jobs", {"spec": enough, "initial_model": s.initial_model})
+    )
+    assert created["spec"]["secure_aggregation"]["max_corruption"] == 0.1

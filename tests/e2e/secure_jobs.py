@@ -17,6 +17,7 @@ from califusion.fl.secagg import decode_client
 from califusion.ml.data import Dataset
 from califusion.ml.partition import synthetic
 from califusion.protocol import AggregationMode, JobInfo, JobSpec, SecAggInbox
+from califusion.protocol.secagg import SecureAggregationSpec
 
 
 class Killed(Exception):
@@ -77,13 +78,16 @@ def run_secure_job(
     hooks: dict[int, Callable[[object], None]] | None = None,
     publisher_identity: Identity | None = None,
     timeout: float = 90.0,
+    secure: SecureAggregationSpec | None = None,
 ) -> SecureJob:
     """Publish, admit ``trainers`` trainers and run the job to its end."""
-    spec = demo_spec(trainers=trainers, rounds=rounds, epochs=1).model_copy(
+    spec = demo_spec(trainers=trainers, rounds=rounds, epochs=1)
+    spec = spec.model_copy(
         update={
             "aggregation_mode": mode,
             "min_trainers_per_round": min_trainers,
             "round_deadline_seconds": deadline,
+            "secure_aggregation": secure or spec.secure_aggregation,
         }
     )
     publisher = PublisherAgent(

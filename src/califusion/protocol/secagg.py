@@ -54,8 +54,15 @@ class SecureAggregationSpec(_Strict):
     max_dropout: float = Field(
         default=0.3, ge=0, lt=0.5, description="fraction of trainers that may drop per round"
     )
+    max_corruption: float = Field(
+        default=0.0,
+        ge=0,
+        le=0.3,
+        description="fraction of trainers that may collude with the coordinator: raises the "
+        "thresholds (and k) so that they, with the coordinator, learn nothing more",
+    )
     neighbours: int | None = Field(
-        default=None, ge=1, description="k; default planned from n and max_dropout"
+        default=None, ge=1, description="k; default planned from n, max_dropout, max_corruption"
     )
     dense: bool = Field(default=False, description="all-to-all (SecAgg) instead of SecAgg+")
     stage_timeout_seconds: float | None = Field(
@@ -97,6 +104,7 @@ def plan_arguments(spec: JobSpec, participants: int) -> dict[str, Any]:
         "modulus_bits": secure.modulus_bits,
         "stage_timeout": stage_timeout(spec),
         "min_contributors": spec.min_trainers_per_round,
+        "max_corruption": secure.max_corruption,
     }
 
 

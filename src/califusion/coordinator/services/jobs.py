@@ -29,17 +29,20 @@ from califusion.core.errors import (
     UnknownPrincipal,
 )
 from califusion.crypto.encoding import b64d, b64e
+from califusion.fl.secagg import SecAggConfig
 from califusion.ml.spec import MAX_SPEC_BYTES
 from califusion.protocol.jobs import (
     AdmitTrainers,
     CreateJob,
     JobInfo,
+    JobSpec,
     JobState,
     JobSummary,
     JoinJob,
     MemberState,
     WrappedKey,
 )
+from califusion.protocol.secagg import plan_arguments
 from califusion.storage.blobs import BlobStore
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,7 @@ class JobService:
         spec_size = len(json.dumps(spec_json, separators=(",", ":")).encode())
         if spec_size > MAX_SPEC_BYTES:
             raise PayloadTooLarge(f"job spec is {spec_size} bytes; at most {MAX_SPEC_BYTES}")
+        check_secure_plan(request.spec)
         if not self._blobs.exists(request.initial_model):
             raise InvalidInput(
                 f"initial_model blob {request.initial_model} does not exist; upload it first "
@@ -254,3 +258,19 @@ class JobService:
             if member is None or member.state != MemberState.ADMITTED or not member.wrapped_key:
                 raise PermissionDenied(f"{caller} is not an admitted trainer of job {job_id}")
             return WrappedKey(job_id=job_id, wrapped_key=b64e(member.wrapped_key))
+
+
+def check_secure_plan(spec: JobSpec) -> None:
+    """Refuse a secure or blind job whose SecAgg+ parameters no round of ``trainers_wanted``
+    trainers could satisfy (a corruption bound too large for so few, say), before it exists:
+    otherwise each of its rounds would open only to abort."""
+    if spec.aggregation_mode == "publisher":
+        return
+    n = spec.trainers_wanted
+    try:
+        SecAggConfig.plan(range(n), **plan_arguments(spec, n))
+    except InvalidInput as error:
+        raise InvalidInput(
+            f"secure aggregation cannot run with the {n} trainer(s) this job wants: {error}",
+            secure_aggregation=str(error),
+        ) from error
