@@ -196,6 +196,10 @@ def test_publish_join_train_download(browser: Browser, stack: Stack) -> None:
     # the escrow settles and pays: reward plus refunded stake to each trainer, read from blocks
     expect(pub.locator("#escrow-outcome")).to_have_text("completed", timeout=30_000)
     expect(pub.locator("#escrow-rounds")).to_have_text("3 / 3")
+    # a secure job (the form's default): each round's signed transcript checked on this computer
+    expect(pub.locator("#job-mode")).to_contain_text("secure aggregation (SecAgg+)")
+    for number in (1, 2, 3):
+        expect(pub.locator(f"#transcript-{number}")).to_contain_text("verified", timeout=30_000)
     payouts = pub.locator("#payouts tbody tr")
     expect(payouts.first).to_contain_text("payout", timeout=30_000)
     paid = [contributors.nth(row).locator("td.paid") for row in range(2)]

@@ -21,6 +21,7 @@ from califusion.web.present import parse_amount
 __all__ = [
     "ARCHITECTURES",
     "LABELS",
+    "MODES",
     "OPTIMIZERS",
     "STRATEGIES",
     "JobForm",
@@ -36,6 +37,11 @@ ARCHITECTURES = {
 }
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam"}
 STRATEGIES = {"fedavg": "FedAvg", "fedprox": "FedProx", "fedadam": "FedAdam", "fedyogi": "FedYogi"}
+MODES = {
+    "secure": "Secure: the coordinator sums masked updates (SecAgg+)",
+    "blind": "Blind: secure, and even the sum is padded for the coordinator",
+    "publisher": "Publisher: each update sealed to this agent, which sums them",
+}
 
 LABELS = {
     "title": "Title",
@@ -50,6 +56,7 @@ LABELS = {
     "batch_size": "Batch size",
     "proximal_mu": "FedProx μ",
     "strategy": "Aggregation",
+    "mode": "Who sees the updates",
     "rounds": "Rounds",
     "trainers_wanted": "Trainers wanted",
     "min_trainers_per_round": "Minimum trainers per round",
@@ -77,6 +84,7 @@ DEFAULTS: dict[str, str] = {
     "batch_size": "32",
     "proximal_mu": "0",
     "strategy": "fedavg",
+    "mode": "secure",
     "rounds": "10",
     "trainers_wanted": "3",
     "min_trainers_per_round": "2",
@@ -110,6 +118,7 @@ _LOCATIONS = {
     "batch_size": "batch_size",
     "proximal_mu": "proximal_mu",
     "aggregation": "strategy",
+    "aggregation_mode": "mode",
     "label": "label",
 }
 
@@ -193,6 +202,8 @@ def _parse(raw: Mapping[str, Any], decimals: int) -> JobForm:
     kind = values["architecture"]
     if kind not in ARCHITECTURES:
         form.errors["architecture"] = "choose one of the listed models"
+    if values["mode"] not in MODES:
+        form.errors["mode"] = "choose one of the listed modes"
     classification = kind in {"logistic_regression", "mlp_classifier"}
     if classification and numbers.get("n_classes") is None and "n_classes" not in form.errors:
         form.errors["n_classes"] = "a classifier needs the number of classes (2 or more)"
@@ -271,6 +282,7 @@ def _raw_spec(
         "min_trainers_per_round": numbers["min_trainers_per_round"],
         "round_deadline_seconds": numbers["round_deadline_seconds"],
         "aggregation": {"name": values["strategy"]},
+        "aggregation_mode": values["mode"],
         "reward_pool": numbers["reward_pool"],
         "stake": numbers["stake"],
         "price": numbers["price"],

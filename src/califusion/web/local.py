@@ -19,6 +19,7 @@ from califusion.web.escrow import EscrowLink
 from califusion.web.money import LedgerDesk
 from califusion.web.publishing import PublisherDesk
 from califusion.web.training import TrainerDesk
+from califusion.web.verification import RoundChecks
 
 __all__ = ["LocalAgent"]
 
@@ -60,6 +61,7 @@ class LocalAgent:
             default_decimals=config.token_decimals,
         )
         self.buyer = BuyerDesk(self.client, self.escrow)
+        self.checks = RoundChecks(self.client)
 
     @property
     def principal(self) -> str:

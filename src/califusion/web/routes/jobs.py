@@ -77,6 +77,7 @@ def _live_context(request: Request, job_id: str) -> dict[str, Any]:
     return {
         "job": job,
         "rounds": sorted(rounds, key=lambda r: r.number, reverse=True),
+        "checks": agent.checks.for_job(job, rounds),
         "members": members,
         "names": {
             who: agent.display_name(who) for who in [job.publisher, *(m.trainer for m in members)]

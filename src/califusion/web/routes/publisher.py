@@ -12,6 +12,7 @@ from califusion.protocol import JobState
 from califusion.web.jobform import (
     ARCHITECTURES,
     LABELS,
+    MODES,
     OPTIMIZERS,
     STRATEGIES,
     blank_form,
@@ -74,6 +75,7 @@ def _form_page(request: Request, form: object, status_code: int = 200) -> Respon
         architectures=ARCHITECTURES,
         optimizers=OPTIMIZERS,
         strategies=STRATEGIES,
+        modes=MODES,
         labels=LABELS,
     )
 
