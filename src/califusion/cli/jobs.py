@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -166,8 +167,8 @@ def start(
 ) -> None:
     """Admit the waiting trainers (those whose stake the escrow shows) and start round 1."""
     agent = publisher(coordinator, keystore, passphrase_env)
-    with_money(agent, agent.client.job(job_id).spec, ledger, coordinator)
-    job = agent.start(job_id)
+    with with_money(agent, agent.client.job(job_id).spec, ledger, coordinator) or nullcontext():
+        job = agent.start(job_id)
     console.print(f"{job.job_id} is {job.state.value}, round {job.current_round}")
 
 
@@ -183,8 +184,8 @@ def cancel(
     """Cancel a job that has not ended (its escrow refunds the pool and stakes, before any
     round; after one it settles on the rounds proven)."""
     agent = publisher(coordinator, keystore, passphrase_env)
-    with_money(agent, agent.client.job(job_id).spec, ledger, coordinator)
-    job = agent.cancel(job_id)
+    with with_money(agent, agent.client.job(job_id).spec, ledger, coordinator) or nullcontext():
+        job = agent.cancel(job_id)
     console.print(f"{job.job_id} is {job.state.value}")
 
 
@@ -213,11 +214,11 @@ def run(
     agent = publisher(coordinator, keystore, passphrase_env, with_validation=job_id)
     job = agent.client.job(job_id)
     connections = with_money(agent, job.spec, ledger, coordinator)
-    final = run_with_progress(agent, job, timeout)
-    console.print(f"{final.job_id} ended {final.state.value} {final.state_reason}".rstrip())
-    if connections is None:
-        return
-    with connections:
+    with connections or nullcontext():
+        final = run_with_progress(agent, job, timeout)
+        console.print(f"{final.job_id} ended {final.state.value} {final.state_reason}".rstrip())
+        if connections is None:
+            return
         status = connections.escrow.status(job_id)
         ending = status.ending.value if status.ending is not None else "not settled yet"
         console.print(

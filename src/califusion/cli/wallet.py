@@ -120,6 +120,25 @@ def _block_index(result: Ok | Err[object], token: _Token) -> int:
     return result.block_index
 
 
+def _send(
+    ledger: HttpLedgerAPI,
+    token: _Token,
+    recipient: Account,
+    units: int,
+    memo: str | None,
+    from_subaccount: str | None = None,
+) -> int:
+    """One ICRC-1 transfer from the caller, stamped now (the ledger deduplicates a resent copy)."""
+    arg = TransferArg(
+        to=recipient,
+        amount=units,
+        from_subaccount=_subaccount(from_subaccount),
+        memo=_memo(memo),
+        created_at_time=_now_ns(),
+    )
+    return _block_index(ledger.icrc1_transfer(arg), token)
+
+
 @app.command()
 @friendly_errors
 def balance(
@@ -153,14 +172,7 @@ def transfer(
     with _open(ledger_url, keystore, passphrase_env) as ledger:
         token = _token(ledger)
         units = token.parse(amount)
-        arg = TransferArg(
-            to=recipient,
-            amount=units,
-            from_subaccount=_subaccount(from_subaccount),
-            memo=_memo(memo),
-            created_at_time=_now_ns(),
-        )
-        block = _block_index(ledger.icrc1_transfer(arg), token)
+        block = _send(ledger, token, recipient, units, memo, from_subaccount)
         burned = recipient == ledger.icrc1_minting_account()
     if burned:
         print(f"burned {token.show(units)} (sent to the minting account): block {block}")
@@ -192,8 +204,7 @@ def mint(
             )
         token = _token(ledger)
         units = token.parse(amount)
-        arg = TransferArg(to=recipient, amount=units, memo=_memo(memo), created_at_time=_now_ns())
-        block = _block_index(ledger.icrc1_transfer(arg), token)
+        block = _send(ledger, token, recipient, units, memo)  # from the minting account: a mint
     print(f"minted {token.show(units)} to {recipient}: block {block}")
 
 

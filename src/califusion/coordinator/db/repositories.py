@@ -19,7 +19,8 @@ from califusion.protocol.jobs import JobState, MemberState, RoundState
 
 
 @contextmanager
-def _unique(message: str) -> Iterator[None]:
+def unique(message: str) -> Iterator[None]:
+    """A uniqueness violation inside the block is a :class:`Conflict` saying ``message``."""
     try:
         yield
     except IntegrityError as exc:
@@ -34,7 +35,7 @@ class PrincipalRepository:
         return self.session.get(PrincipalRow, principal)
 
     def add(self, row: PrincipalRow) -> None:
-        with _unique(f"principal {row.principal} is already registered"):
+        with unique(f"principal {row.principal} is already registered"):
             self.session.add(row)
             self.session.flush()
 
@@ -48,7 +49,7 @@ class JobRepository:
     # ---- jobs ------------------------------------------------------------------------------
 
     def add_job(self, row: JobRow) -> None:
-        with _unique(f"job {row.job_id} already exists"):
+        with unique(f"job {row.job_id} already exists"):
             self.session.add(row)
             self.session.flush()
 
@@ -104,7 +105,7 @@ class JobRepository:
     # ---- members ---------------------------------------------------------------------------
 
     def add_member(self, row: MemberRow) -> None:
-        with _unique(f"{row.trainer} has already joined job {row.job_id}"):
+        with unique(f"{row.trainer} has already joined job {row.job_id}"):
             self.session.add(row)
             self.session.flush()
 
@@ -143,7 +144,7 @@ class JobRepository:
     # ---- rounds and updates ----------------------------------------------------------------
 
     def add_round(self, row: RoundRow) -> None:
-        with _unique(f"round {row.number} of job {row.job_id} already exists"):
+        with unique(f"round {row.number} of job {row.job_id} already exists"):
             self.session.add(row)
             self.session.flush()
 
@@ -155,7 +156,7 @@ class JobRepository:
         return self.session.scalars(query).all()
 
     def add_update(self, row: UpdateRow) -> None:
-        with _unique(
+        with unique(
             f"{row.trainer} already submitted an update for round {row.round_number} "
             f"attempt {row.attempt}"
         ):

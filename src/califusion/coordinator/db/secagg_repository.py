@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from califusion.coordinator.db.models import JobRow
+from califusion.coordinator.db.repositories import unique
 from califusion.coordinator.db.secagg_models import SecAggEventRow, SecAggSessionRow
-from califusion.core.errors import Conflict
 
 ACTIVE_STAGES = ("advertise-keys", "share-keys", "masked-input", "consistency", "unmask")
 SessionKey = tuple[str, int, int]
-
-
-@contextmanager
-def _unique(message: str) -> Iterator[None]:
-    try:
-        yield
-    except IntegrityError as exc:
-        raise Conflict(message) from exc
 
 
 class SecAggRepository:
@@ -33,7 +23,7 @@ class SecAggRepository:
         return self.session.get(SecAggSessionRow, key)
 
     def add(self, row: SecAggSessionRow) -> None:
-        with _unique(f"round {row.round_number} attempt {row.attempt} already has a session"):
+        with unique(f"round {row.round_number} attempt {row.attempt} already has a session"):
             self.session.add(row)
             self.session.flush()
 
@@ -71,7 +61,7 @@ class SecAggRepository:
         return self.session.scalar(query) or 0
 
     def add_event(self, row: SecAggEventRow) -> None:
-        with _unique(f"event {row.seq} of a secure-aggregation session already exists"):
+        with unique(f"event {row.seq} of a secure-aggregation session already exists"):
             self.session.add(row)
             self.session.flush()
 
