@@ -281,7 +281,7 @@ def run_case(case: Case, neighbours: int | None) -> Case:
 
     def ingest() -> None:
         for vector in as_words:
-            add_and_hash(masked_total, vector)
+            add_and_hash(masked_total, vector, config.commitment)
 
     case.ingest_gbps = summed / best_time(ingest) / GB
 

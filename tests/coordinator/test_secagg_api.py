@@ -35,6 +35,7 @@ from califusion.fl.secagg import (
     WireClientMessage,
     decode_server,
     encode_client,
+    vector_digest,
 )
 from califusion.protocol import SecAggInbox, SecAggSession
 
@@ -91,8 +92,9 @@ class Round:
 
     def post(self, who: Identity, message: WireClientMessage | MaskedInput) -> SecAggInbox:
         if isinstance(message, MaskedInput):
-            digest = self.api().put_blob(who, message.masked.tobytes())
-            message = MaskedInputRef.of(message, bytes.fromhex(digest))
+            blob = self.api().put_blob(who, message.masked.tobytes())
+            digest = vector_digest(message.masked, self.config.commitment)
+            message = MaskedInputRef.of(message, digest=digest, blob=bytes.fromhex(blob))
         body = {"attempt": self.session.attempt, "message": b64e(encode_client(message))}
         response = self.api().post(who, f"{self.base}/messages", body)
         return SecAggInbox.model_validate(self.api().ok(response))

@@ -31,6 +31,7 @@ from califusion.fl.secagg import (
     decode_client,
     encode_client,
     sign_transcript,
+    vector_digest,
 )
 from califusion.protocol import JobState
 
@@ -138,12 +139,13 @@ def _resigned(world: World, transcript: Transcript) -> Iterator[None]:
         yield
 
 
-def _changed_blob(world: World, digest: bytes) -> str:
-    """Upload a copy of blob ``digest`` with one word changed; its digest."""
+def _changed_blob(world: World, address: str) -> tuple[str, bytes]:
+    """Upload a copy of the vector at blob ``address`` with one word changed: its address
+    and its commitment digest."""
     client = world.run.publisher.client
-    vector = np.frombuffer(client.get_blob(digest.hex()), np.uint32).copy()
+    vector = np.frombuffer(client.get_blob(address), np.uint32).copy()
     vector[0] += 1
-    return client.put_blob(vector.tobytes()).digest
+    return client.put_blob(vector.tobytes()).digest, vector_digest(vector, "blake3")
 
 
 def test_an_honest_round_verifies(world: World) -> None:
@@ -158,11 +160,15 @@ def test_a_swapped_masked_input_is_reported(world: World) -> None:
     where = "kind = 'masked-input' AND sender = 0"
     ref = decode_client(bytes(_one(world, f"SELECT body FROM secagg_events WHERE {where}")))
     assert isinstance(ref, MaskedInputRef)
-    forged = dataclasses.replace(ref, digest=bytes.fromhex(_changed_blob(world, ref.digest)))
-    with _tampered(world, "secagg_events", "body", where, encode_client(forged)):
-        code, output = _verify(world)
-    assert code == 1, output
-    assert "tampered-input" in output
+    address, digest = _changed_blob(world, ref.blob.hex())
+    # another vector under the committed digest, then with its own digest
+    swapped = dataclasses.replace(ref, blob=bytes.fromhex(address))
+    forged = dataclasses.replace(swapped, digest=digest)
+    for lie in (swapped, forged):
+        with _tampered(world, "secagg_events", "body", where, encode_client(lie)):
+            code, output = _verify(world)
+        assert code == 1, output
+        assert "tampered-input" in output
     # a coordinator that also rewrites the commitment cannot sign it as the trainer
     transcript = _transcript(world)
     commitments = tuple(
@@ -194,13 +200,15 @@ def test_a_dropped_committed_input_is_reported(world: World) -> None:
 
 def test_an_altered_sum_is_reported(world: World) -> None:
     transcript = _transcript(world)
-    altered = _changed_blob(world, transcript.result_digest)
+    served = world.run.publisher.client.secagg_session(world.run.job.job_id, 1).result
+    assert served is not None
+    altered, digest = _changed_blob(world, served)
     with _tampered(world, "secagg_sessions", "result_digest", "1 = 1", altered):
         code, output = _verify(world)
     assert code == 1, output
     assert "altered-sum" in output and "sum served" in output
     # and signed as such by a lying coordinator
-    lie = dataclasses.replace(transcript, result_digest=bytes.fromhex(altered))
+    lie = dataclasses.replace(transcript, result_digest=digest)
     with (
         _tampered(world, "secagg_sessions", "result_digest", "1 = 1", altered),
         _resigned(world, lie),

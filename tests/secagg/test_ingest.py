@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import cast
 
+import blake3
 import numpy as np
 import pytest
 
@@ -14,7 +15,10 @@ from califusion.fl.secagg.server import add_and_hash
 
 @pytest.mark.parametrize("dtype", [np.uint32, np.uint64])
 @pytest.mark.parametrize("size", [1, 1000, (1 << 18) + 3, 3 * (1 << 18)])
-def test_ingest_is_the_wrapped_sum_and_the_vectors_sha256(dtype: type, size: int) -> None:
+@pytest.mark.parametrize("commitment", ["blake3", "sha256"])
+def test_ingest_is_the_wrapped_sum_and_the_vectors_digest(
+    dtype: type, size: int, commitment: str
+) -> None:
     rng = np.random.default_rng(size)
     info = np.iinfo(dtype)
     start = cast(MaskArray, rng.integers(0, info.max, size, dtype=dtype, endpoint=True))
@@ -22,5 +26,6 @@ def test_ingest_is_the_wrapped_sum_and_the_vectors_sha256(dtype: type, size: int
     wrapped = (start.astype(object) + vector.astype(object)) % (int(info.max) + 1)
 
     total = start.copy()
-    assert add_and_hash(total, vector) == hashlib.sha256(vector.tobytes()).digest()
+    expected = (blake3.blake3 if commitment == "blake3" else hashlib.sha256)(vector.tobytes())
+    assert add_and_hash(total, vector, commitment) == expected.digest()
     assert np.array_equal(total.astype(object), wrapped)

@@ -47,8 +47,11 @@ class LoggedRound:
     """A round whose every server input goes through bytes and is logged, as the coordinator
     does; masked vectors live in a dict standing in for the blob store."""
 
-    def __init__(self, n: int = 6, silent: tuple[int, ...] = ()) -> None:
-        self.config = SecAggConfig.plan(range(n), 40, clip=1.0, max_dropout=0.2)
+    def __init__(
+        self, n: int = 6, silent: tuple[int, ...] = (), commitment: str = "blake3"
+    ) -> None:
+        planned = SecAggConfig.plan(range(n), 40, clip=1.0, max_dropout=0.2)
+        self.config = dataclasses.replace(planned, commitment=commitment)
         self.round_id = session_round_id("job-x", 1, 0)
         self.publics = {pid: identity(pid).public_key() for pid in self.config.participants}
         self.server = SecAggServer(self.config, self.round_id, self.publics, 0.0)
@@ -86,16 +89,18 @@ class LoggedRound:
                 assert decoded == message
                 for reply in self.clients[message.recipient].handle(decoded):
                     if isinstance(reply, MaskedInput):
-                        digest = vector_digest(reply.masked)
-                        self.blobs[digest] = reply.masked
-                        ref = MaskedInputRef.of(reply, digest)
+                        digest = vector_digest(reply.masked, commitment)
+                        assert digest == self.clients[reply.sender].commitment
+                        blob = hashlib.sha256(reply.masked.tobytes()).digest()
+                        self.blobs[blob] = reply.masked
+                        ref = MaskedInputRef.of(reply, digest=digest, blob=blob)
                         self.commitments[ref.sender] = Commitment(ref.sender, digest, ref.signature)
                         out += self.send(encode_client(ref))
                     else:
                         out += self.send(encode_client(reply))
 
     def fetch(self, ref: MaskedInputRef) -> npt.NDArray[Any]:
-        return self.blobs[ref.digest]
+        return self.blobs[ref.blob]
 
     def send(self, body: bytes) -> list[ServerMessage]:
         self.events.append(Event(self.now, body))
@@ -116,7 +121,7 @@ class LoggedRound:
             commitments=tuple(self.commitments.values()),
             contributors=result.contributors,
             dropped=result.dropped,
-            result_digest=vector_digest(result.total),
+            result_digest=vector_digest(result.total, self.config.commitment),
             log_digest=log_digest(self.events),
             consistency=SignedSurvivors(
                 *self.server.survivor_set,
@@ -227,6 +232,42 @@ def test_audit_names_a_survivor_set_the_clients_did_not_sign() -> None:
         "not signed by it" in d for d in audit(dataclasses.replace(signed, signatures=forged))
     )
     assert audit(None) == ["the transcript carries no signed survivor set"]
+
+
+def test_a_round_committed_with_sha256_keeps_its_signed_form_and_audits_clean() -> None:
+    """Rounds recorded before commitments moved to BLAKE3 committed with SHA-256 and logged
+    references without a separate blob address; their transcripts still verify."""
+    rnd = LoggedRound(silent=(2,), commitment="sha256")
+    key = Ed25519PrivateKey.generate()
+    transcript, _ = rnd.transcript(key)
+    assert "commitment" not in transcript.to_dict()["config"]
+    assert Transcript.from_json(transcript.canonical()) == transcript
+    legacy_events = []
+    for event in rnd.events:
+        message = None if event.is_tick else decode_client(event.body)
+        body = event.body
+        if isinstance(message, MaskedInputRef):  # as kind 3 wrote it: no address field
+            assert message.blob == message.digest
+            body = b"\x03" + body[1 : -(4 + len(message.blob))]
+            assert decode_client(body) == message
+        legacy_events.append(Event(event.at, body))
+    transcript = dataclasses.replace(transcript, log_digest=log_digest(legacy_events))
+    found = audit_round(
+        transcript,
+        sign_transcript(transcript, key),
+        key.public_key(),
+        legacy_events,
+        fetch=rnd.fetch,
+        result=rnd.server.result.total,
+    )
+    assert found.ok, found.findings
+    assert found.recomputed_digest == hashlib.sha256(rnd.server.result.total.tobytes()).digest()
+    blake3_round = LoggedRound(silent=(2,))
+    assert blake3_round.config.to_dict()["commitment"] == "blake3"
+    # the same clients and sums give other commitments under the other hash
+    assert {c.digest for c in blake3_round.commitments.values()}.isdisjoint(
+        c.digest for c in rnd.commitments.values()
+    )
 
 
 def test_transcript_json_round_trip_is_canonical() -> None:

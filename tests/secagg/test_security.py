@@ -131,7 +131,8 @@ def test_late_wrong_stage_and_unknown_messages_rejected() -> None:
     early = UnmaskShares(harness.round_id, 0, (), ())
     with pytest.raises(ProtocolViolation):
         harness.server.receive(sign(early, identity(0)), harness.now)
-    wrong_shape = sign(MaskedInput(harness.round_id, 0, np.zeros(5, np.uint32)), identity(0))
+    short = MaskedInput(harness.round_id, 0, np.zeros(5, np.uint32))
+    wrong_shape = sign(short, identity(0), payload=short.payload(bytes(32)))
     with pytest.raises(ProtocolViolation, match="words"):
         harness.server.receive(wrong_shape, harness.now)
     assert masked

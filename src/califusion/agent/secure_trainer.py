@@ -184,8 +184,8 @@ def _run_protocol(
     def send(message: WireClientMessage | MaskedInput) -> SecAggInbox:
         if isinstance(message, MaskedInput):
             data = message.masked.tobytes()
-            digest = patiently(lambda: client.put_blob(data)).digest
-            message = MaskedInputRef.of(message, bytes.fromhex(digest))
+            blob = patiently(lambda: client.put_blob(data)).digest
+            message = MaskedInputRef.of(message, digest=secagg.commitment, blob=bytes.fromhex(blob))
         body = encode_client(message)
         return patiently(lambda: post(body))
 

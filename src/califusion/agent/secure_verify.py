@@ -56,7 +56,8 @@ class RoundVerification:
 
 
 def fetch_checked(client: CoordinatorClient, digest: bytes) -> bytes:
-    """A blob's bytes, refused unless they hash to ``digest``."""
+    """A blob's bytes, refused unless they hash to ``digest`` (its SHA-256 address); the audit
+    then checks each masked vector against its client's signed commitment."""
     data = client.get_blob(digest.hex())
     if not hmac.compare_digest(hashlib.sha256(data).digest(), digest):
         raise InvalidInput(f"blob {digest.hex()} served by the coordinator does not match it")
@@ -81,7 +82,7 @@ def verify_round(
     dtype = transcript.config.dtype
 
     def fetch(ref: MaskedInputRef) -> npt.NDArray[np.unsignedinteger[Any]]:
-        return np.frombuffer(fetch_checked(client, ref.digest), dtype=dtype)
+        return np.frombuffer(fetch_checked(client, ref.blob), dtype=dtype)
 
     result = None
     early: list[Finding] = []

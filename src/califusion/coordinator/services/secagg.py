@@ -130,9 +130,9 @@ class SecAggService:
                 raise PermissionDenied(
                     "a trainer can post secure-aggregation messages only as itself"
                 )
-            if isinstance(message, MaskedInputRef) and not self._blobs.exists(message.digest.hex()):
+            if isinstance(message, MaskedInputRef) and not self._blobs.exists(message.blob.hex()):
                 raise InvalidInput(
-                    f"masked input blob {message.digest.hex()} does not exist; upload it first"
+                    f"masked input blob {message.blob.hex()} does not exist; upload it first"
                 )
             with self._evicting(key_of(row)):
                 live = self._sync(scope, row, now)

@@ -66,6 +66,7 @@ class LiveSession:
     log_digest: bytes = LOG_GENESIS
     outbox: dict[int, list[bytes]] = field(default_factory=dict)
     commitments: dict[int, Commitment] = field(default_factory=dict)
+    blobs: dict[int, bytes] = field(default_factory=dict)  # each accepted input's blob address
 
 
 def key_of(row: SecAggSessionRow) -> SessionKey:
@@ -91,7 +92,7 @@ class SessionEngine:
 
     def fetcher(self, config: SecAggConfig) -> FetchVector:
         def fetch(ref: MaskedInputRef) -> npt.NDArray[np.unsignedinteger[Any]]:
-            data = self._blobs.get(ref.digest.hex())  # the store re-checks the digest
+            data = self._blobs.get(ref.blob.hex())  # the store re-checks the address
             return np.frombuffer(data, dtype=config.dtype)
 
         return fetch
@@ -136,7 +137,7 @@ class SessionEngine:
                 kind="tick" if message is None else _KIND[type(message)],
                 sender=None if message is None else message.sender,
                 body=event.body,
-                blob=message.digest.hex() if isinstance(message, MaskedInputRef) else None,
+                blob=message.blob.hex() if isinstance(message, MaskedInputRef) else None,
             )
         )
         row.stage = live.server.stage.value
@@ -157,6 +158,7 @@ class SessionEngine:
             live.commitments[message.sender] = Commitment(
                 message.sender, message.digest, message.signature
             )
+            live.blobs[message.sender] = message.blob
         for out in applied.out:
             live.outbox.setdefault(out.recipient, []).append(encode_server(out))
         return applied, message

@@ -33,7 +33,13 @@ from califusion.coordinator.progress import bump
 from califusion.coordinator.services.secagg_engine import LiveSession
 from califusion.coordinator.views import job_spec, round_status, store_round_status
 from califusion.core.errors import InvalidInput
-from califusion.fl.secagg import SecAggConfig, Transcript, session_round_id, sign_transcript
+from califusion.fl.secagg import (
+    SecAggConfig,
+    Transcript,
+    session_round_id,
+    sign_transcript,
+    vector_digest,
+)
 from califusion.fl.secagg.transcript import SignedSurvivors, session_label
 from califusion.protocol.jobs import JobState, MemberState, RoundState
 from califusion.protocol.secagg import plan_arguments, session_start
@@ -111,9 +117,8 @@ def finish_session(
 ) -> None:
     """The session is done: store the sum, sign the transcript, let the round aggregate."""
     result = live.server.result
-    digest = blobs.put(np.ascontiguousarray(result.total).tobytes())
+    row.result_digest = blobs.put(np.ascontiguousarray(result.total).tobytes())
     contributors = sorted(result.contributors)
-    row.result_digest = digest
     row.contributors = contributors
     row.dropped = sorted(result.dropped)
     transcript = Transcript(
@@ -127,7 +132,7 @@ def finish_session(
         commitments=tuple(live.commitments[c] for c in sorted(live.commitments)),
         contributors=result.contributors,
         dropped=result.dropped,
-        result_digest=bytes.fromhex(digest),
+        result_digest=vector_digest(result.total, live.config.commitment),
         log_digest=live.log_digest,
         consistency=SignedSurvivors(
             *live.server.survivor_set,
@@ -143,7 +148,7 @@ def finish_session(
                 round_number=row.round_number,
                 attempt=row.attempt,
                 trainer=row.participants[client]["principal"],
-                update_digest=live.commitments[client].digest.hex(),
+                update_digest=live.blobs[client].hex(),
                 submitted_at=now,
             )
         )

@@ -15,6 +15,7 @@ account of a round and ``audit`` recomputes a round from it.
 
 from califusion.fl.secagg.audit import Audit, Finding, audit_round
 from califusion.fl.secagg.client import SecAggClient
+from califusion.fl.secagg.commitment import COMMITMENTS, vector_digest
 from califusion.fl.secagg.config import ROUND_ID_BYTES, SecAggConfig, Stage, session_round_id
 from califusion.fl.secagg.consistency import check_certificate
 from califusion.fl.secagg.errors import (
@@ -48,7 +49,6 @@ from califusion.fl.secagg.messages import (
     UnmaskRequest,
     UnmaskShares,
     survivor_view,
-    vector_digest,
 )
 from califusion.fl.secagg.pad import pad_seed, remove_pad
 from califusion.fl.secagg.quantize import Quantizer, bits_for, clip_by_norm
@@ -71,6 +71,7 @@ from califusion.fl.secagg.wire import (
 )
 
 __all__ = [
+    "COMMITMENTS",
     "ROUND_ID_BYTES",
     "AdvertiseKeys",
     "Applied",

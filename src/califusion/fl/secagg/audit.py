@@ -36,13 +36,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from califusion.core.errors import CaliFusionError
+from califusion.fl.secagg.commitment import vector_digest
 from califusion.fl.secagg.config import Stage
 from califusion.fl.secagg.consistency import check_certificate
 from califusion.fl.secagg.messages import (
     ConsistencySignature,
     masked_input_payload,
     survivor_view,
-    vector_digest,
 )
 from califusion.fl.secagg.replay import Event, FetchVector, apply_event, log_digest
 from califusion.fl.secagg.server import SecAggServer
@@ -182,12 +182,12 @@ def audit_round(
             "the round was unmasked by another survivor set than the one the clients signed",
         )
     recomputed = server.result
-    digest = vector_digest(recomputed.total)
+    digest = vector_digest(recomputed.total, config.commitment)
     for client in sorted((recomputed.contributors ^ transcript.contributors) & set(committed)):
         if client in recomputed.contributors:
             report("dropped-committed-input", f"{label[client]} is left out of the sum", client)
     if digest != transcript.result_digest:
         report("altered-sum", "the transcript's sum is not the sum of the committed inputs")
-    if result is not None and vector_digest(result) != digest:
+    if result is not None and vector_digest(result, config.commitment) != digest:
         report("altered-sum", "the sum served is not the sum of the committed inputs")
     return Audit(findings, digest)

@@ -18,7 +18,6 @@ different clients different sets.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 from collections.abc import Mapping
@@ -39,6 +38,7 @@ from califusion.fl.secagg._keys import (
     pairwise_seed,
     self_mask_seed,
 )
+from califusion.fl.secagg.commitment import new_hasher
 from califusion.fl.secagg.config import ROUND_ID_BYTES, SecAggConfig, Stage
 from califusion.fl.secagg.consistency import check_certificate, check_recoverable
 from califusion.fl.secagg.errors import (
@@ -96,6 +96,7 @@ class SecAggClient:
         self.client_id = client_id
         self.stage = Stage.ADVERTISE_KEYS
         self.mask_streams = 0
+        self.commitment = b""  # the digest of the masked input, once sent (``commitment.py``)
         self._identity = identity
         self._peers = peers
         self._update: npt.NDArray[np.floating[Any]] | None = update
@@ -110,6 +111,7 @@ class SecAggClient:
         self._peer_keys: dict[int, AdvertiseKeys] = {}
         self._channels: dict[int, ShareChannel] = {}
         self._held: dict[int, tuple[Share, Share]] = {}
+        self._plan: dict[int, str] = {}
         self._revealed: dict[int, str] = {}
         self._signed: ConsistencySignature | None = None
         self._response: UnmaskShares | None = None
@@ -260,7 +262,7 @@ class SecAggClient:
         slope = quantizer.slope(values)
         masked = np.empty(values.size, dtype=quantizer.dtype)
         streams = MaskStreams(add, subtract, dtype=quantizer.dtype)
-        hasher = hashlib.sha256()
+        hasher = new_hasher(self.config.commitment)
         buffer = np.empty(min(CHUNK, values.size), dtype=np.float64)
         step = streams.chunk_words
         for low in range(0, values.size, step):
@@ -276,7 +278,7 @@ class SecAggClient:
                     check_finite=True,
                 )
             streams.apply(chunk)
-            hasher.update(chunk.data)
+            hasher.update(chunk.data.cast("B"))
         self._update = None
         self.mask_streams = len(streams)
         masked.flags.writeable = False
@@ -285,13 +287,14 @@ class SecAggClient:
         self._channels.clear()
         self._peer_keys.clear()
         self.stage = Stage.CONSISTENCY_CHECK
+        self.commitment = hasher.digest()
         reply = MaskedInput(self.round_id, self.client_id, masked)
-        return sign(reply, self._identity, payload=reply.payload(hasher.digest()))
+        return sign(reply, self._identity, payload=reply.payload(self.commitment))
 
     # -- stage 4 -----------------------------------------------------------------------------
     def _sign_survivors(self, message: ConsistencyCheck) -> ConsistencySignature:
         """Sign the announced sets if revealing by them would be safe; the one view signed."""
-        self._check_announced(message)
+        self._plan = self._check_announced(message)
         reply = ConsistencySignature(
             self.round_id, self.client_id, survivor_view(message.survivors, message.dropped)
         )
@@ -357,7 +360,9 @@ class SecAggClient:
 
     def _unmask(self, message: UnmaskRequest) -> UnmaskShares:
         self._check_signed(message)
-        plan = self._check_announced(message)
+        # The request repeats the sets this client checked and signed (same view digest), so
+        # the plan made then holds; what is new to check is the certificate.
+        plan = self._plan
         check_certificate(
             self.config,
             self.round_id,

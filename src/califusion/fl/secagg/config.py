@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from califusion.core.errors import InvalidInput
+from califusion.fl.secagg.commitment import BLAKE3, LEGACY, check_commitment
 from califusion.fl.secagg.graph import (
     NeighbourGraph,
     consistency_threshold,
@@ -44,7 +45,8 @@ class SecAggConfig:
     fewest clients the server continues with at any stage; ``dimension`` is the length of
     every update; ``stage_timeout`` the seconds the server waits at each stage;
     ``max_corruption`` the fraction of clients that may collude with the server, which raises
-    the signatures the consistency check needs (:attr:`consistency_threshold`).
+    the signatures the consistency check needs (:attr:`consistency_threshold`);
+    ``commitment`` the hash masked inputs are committed with (``commitment.py``).
     """
 
     participants: tuple[int, ...]
@@ -55,8 +57,10 @@ class SecAggConfig:
     quantizer: Quantizer
     stage_timeout: float = 60.0
     max_corruption: float = 0.0
+    commitment: str = BLAKE3
 
     def __post_init__(self) -> None:
+        check_commitment(self.commitment)
         n = len(self.participants)
         if n < 2 or list(self.participants) != sorted(set(self.participants)):
             raise InvalidInput("participants are at least two distinct ids in ascending order")
@@ -170,7 +174,7 @@ class SecAggConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values, for storing a round's parameters and sending them to clients."""
         q = self.quantizer
-        return {
+        data: dict[str, Any] = {
             "participants": list(self.participants),
             "dimension": self.dimension,
             "degree": self.degree,
@@ -186,6 +190,11 @@ class SecAggConfig:
                 "stochastic": q.stochastic,
             },
         }
+        # Parameters signed before the field existed (SHA-256 rounds) keep their exact form,
+        # so their transcripts still verify: the legacy hash is the field's absence.
+        if self.commitment != LEGACY:
+            data["commitment"] = self.commitment
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SecAggConfig:
@@ -207,6 +216,7 @@ class SecAggConfig:
                     norm_clip=None if q["norm_clip"] is None else float(q["norm_clip"]),
                     stochastic=bool(q["stochastic"]),
                 ),
+                commitment=str(data.get("commitment", LEGACY)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"malformed secure-aggregation parameters: {exc}") from None

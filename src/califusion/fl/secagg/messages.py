@@ -6,8 +6,8 @@ length-prefixed, so no two different messages share an encoding. A masked vector
 through its SHA-256 digest (with its dtype and length). The server verifies each signature
 against the registered identity, so a tampered message fails, a message signed for another
 round is a :class:`WrongRound` and a second copy is a :class:`DuplicateMessage`.
-The signed masked-input payload doubles as the client's commitment to its masked vector: its
-SHA-256 is also the vector's blob address when the vector travels as a blob, and the round
+The signed masked-input payload doubles as the client's commitment to its masked vector: the
+vector enters it through the round's commitment hash (``commitment.py``: BLAKE3), and the round
 transcript lists these signed commitments (``transcript.py``).
 Server messages are not signed: an honest client's safety never rests on trusting them (it
 verifies its peers' signed keys itself, and before unmasking its peers' signatures over the
@@ -17,6 +17,7 @@ survivor set — ``consistency.py`` — and refuses unsafe unmask requests).
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
@@ -24,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from califusion.core.errors import BadSignature
+from califusion.core.errors import BadSignature, InvalidInput
 from califusion.crypto.fastsig import verify_ed25519
 
 _DOMAIN = b"califusion/secagg/v1\x00"
@@ -36,25 +37,35 @@ class Signer(Protocol):
     def sign(self, data: bytes) -> bytes: ...
 
 
-def vector_digest(vector: npt.NDArray[Any]) -> bytes:
-    """SHA-256 of a vector's bytes (C order, native little-endian words)."""
-    return hashlib.sha256(np.ascontiguousarray(vector).data.cast("B")).digest()
-
-
 def masked_input_payload(
     round_id: bytes, sender: int, dtype: str, size: int, digest: bytes
 ) -> bytes:
-    """What a client signs for its masked input: the vector enters through its SHA-256."""
+    """What a client signs for its masked input: the vector enters through its commitment
+    digest (``commitment.vector_digest`` with the round's hash)."""
     return _canonical(b"masked-input", round_id, sender, dtype.encode("ascii"), size, digest)
+
+
+_LENGTH = struct.Struct(">I")
+_INTEGER = struct.Struct(">IQ")  # an integer field: its length (8), then 8 bytes big-endian
+_INTEGERS = np.dtype([("length", ">u4"), ("value", ">u8")])  # the same, for many at once
 
 
 def _canonical(kind: bytes, *fields: bytes | int) -> bytes:
     parts = [_DOMAIN, kind]
     for value in fields:
-        raw = value.to_bytes(8, "big") if isinstance(value, int) else value
-        parts.append(len(raw).to_bytes(4, "big"))
-        parts.append(raw)
+        if isinstance(value, int):
+            parts.append(_INTEGER.pack(8, value))
+        else:
+            parts += (_LENGTH.pack(len(value)), value)
     return b"".join(parts)
+
+
+def _integer_fields(values: list[int]) -> bytes:
+    """``_canonical``'s encoding of integer fields, for a whole list in one NumPy pass."""
+    fields = np.empty(len(values), dtype=_INTEGERS)
+    fields["length"] = 8
+    fields["value"] = values
+    return fields.tobytes()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,16 +129,12 @@ class MaskedInput:
     masked: npt.NDArray[np.unsignedinteger[Any]]
     signature: bytes = b""
 
-    def payload(self, digest: bytes | None = None) -> bytes:
-        """The signed bytes; ``digest`` is the vector's SHA-256 when the caller has just
-        computed it in the pass that made or summed the vector (a verifier computes its own)."""
+    def payload(self, digest: bytes) -> bytes:
+        """The signed bytes, given the vector's commitment digest: the client computes it in
+        the pass that masks the vector, the server in the pass that sums it (each its own)."""
         vector = self.masked
         return masked_input_payload(
-            self.round_id,
-            self.sender,
-            vector.dtype.str,
-            vector.size,
-            vector_digest(vector) if digest is None else digest,
+            self.round_id, self.sender, vector.dtype.str, vector.size, digest
         )
 
 
@@ -157,9 +164,10 @@ class UnmaskShares:
 
 
 def survivor_view(survivors: frozenset[int], dropped: frozenset[int]) -> bytes:
-    """SHA-256 of a survivor set and dropped set: what a client signs in the consistency check."""
-    fields: list[bytes | int] = [len(survivors), *sorted(survivors), *sorted(dropped)]
-    return hashlib.sha256(_canonical(b"survivor-view", *fields)).digest()
+    """SHA-256 of a survivor set and dropped set: what a client signs in the consistency check
+    (the canonical encoding of ``len(survivors), *sorted(survivors), *sorted(dropped)``)."""
+    fields = _integer_fields([len(survivors), *sorted(survivors), *sorted(dropped)])
+    return hashlib.sha256(_canonical(b"survivor-view") + fields).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,8 +238,15 @@ _Signed = TypeVar(
 
 
 def sign(message: _Signed, identity: Signer, *, payload: bytes | None = None) -> _Signed:
-    """``message`` with its signature by ``identity`` (over ``payload`` if already built)."""
-    return replace(message, signature=identity.sign(payload or message.payload()))
+    """``message`` with its signature by ``identity`` (over ``payload`` if already built; a
+    masked input's payload must be, from its commitment digest)."""
+    return replace(message, signature=identity.sign(payload or _payload(message)))
+
+
+def _payload(message: ClientMessage) -> bytes:
+    if isinstance(message, MaskedInput):
+        raise InvalidInput("a masked input is signed through its digest: pass its payload")
+    return message.payload()
 
 
 def verify(
@@ -244,7 +259,7 @@ def verify(
     free of the GIL, which matters for the n·T survivor-set signatures of a round.
     """
     try:
-        verify_ed25519(identity.public_bytes_raw(), message.signature, payload or message.payload())
+        verify_ed25519(identity.public_bytes_raw(), message.signature, payload or _payload(message))
     except BadSignature:
         raise BadSignature(
             f"secure aggregation message from client {message.sender} is not signed by it"

@@ -11,7 +11,7 @@ memory). At the end the server reconstructs b_u for u in U3 and s_u^SK for u in 
 all secrets in one batched Shamir pass — checks each against the client's commitment or
 public key, and removes the self masks and the dropped clients' pairwise masks with one
 streamed PRG pass (split over ``workers`` threads). A masked input is added and hashed in
-one pass (:func:`add_and_hash`), the SHA-256 feeding the check of the client's signature.
+one pass (:func:`add_and_hash`), the digest feeding the check of the client's signature.
 A stage closes with fewer than ``min_survivors`` clients, or with a client whose secrets can
 no longer be reconstructed by t neighbours, aborts the round: :class:`SecAggAborted` names
 the stage and the counts, the running sum is erased and no unmask request is sent.
@@ -19,7 +19,6 @@ the stage and the counts, the running sum is erased and no unmask request is sen
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
@@ -39,6 +38,7 @@ from califusion.crypto.fastsig import InvalidAgreement, x25519_public
 from califusion.crypto.prg import MaskArray, accumulate
 from califusion.crypto.shamir import Share, combine_many
 from califusion.fl.secagg._keys import commit_self_mask, pairwise_seed, self_mask_seed
+from califusion.fl.secagg.commitment import new_hasher
 from califusion.fl.secagg.config import ROUND_ID_BYTES, SecAggConfig, Stage
 from califusion.fl.secagg.consistency import check_recoverable
 from califusion.fl.secagg.errors import (
@@ -92,22 +92,22 @@ class SecAggResult:
     dropped: frozenset[int]
 
 
-def add_and_hash(total: MaskArray, vector: MaskArray) -> bytes:
-    """``total += vector`` (mod 2^w) and SHA-256 of ``vector``, in one pass: each 1 MiB chunk
-    is hashed right after it is added, while it is in cache. The server's ingest kernel.
+def add_and_hash(total: MaskArray, vector: MaskArray, commitment: str) -> bytes:
+    """``total += vector`` (mod 2^w) and the commitment digest of ``vector``, in one pass: each
+    1 MiB chunk is hashed right after it is added, while it is in cache. The server's ingest
+    kernel; both calls release the GIL.
 
-    Why not hash in a second thread while this one adds: SHA-256 is sequential over the
-    vector, and on the reference machine it reads a chunk that the other core (or no core)
-    just touched at ~1.15 GB/s, against ~2 GB/s from this core's cache right after the add,
-    so the threaded variants measured 1.1-1.3 GB/s against this pass's 1.45
-    (``bench/results/secagg_round.md``).
+    Why not hash in a second thread while this one adds: measured with SHA-256, a chunk that
+    the other core (or no core) just touched hashed at ~1.15 GB/s against ~2 GB/s from this
+    core's cache right after the add (``bench/results/secagg_round.md``), and a round's
+    clients keep the other cores busy anyway.
     """
-    hasher = hashlib.sha256()
+    hasher = new_hasher(commitment)
     step = _CHUNK_BYTES // vector.itemsize
     for low in range(0, vector.size, step):
         block, part = total[low : low + step], vector[low : low + step]
         np.add(block, part, out=block)
-        hasher.update(part.data)
+        hasher.update(part.data.cast("B"))
     return hasher.digest()
 
 
@@ -254,7 +254,7 @@ class SecAggServer:
                 f"masked input of client {message.sender} must be {self.config.dimension} "
                 f"words of {self.config.dtype}"
             )
-        digest = add_and_hash(self._total, vector)
+        digest = add_and_hash(self._total, vector, self.config.commitment)
         try:
             verify(message, identity, payload=message.payload(digest))
         except BadSignature:

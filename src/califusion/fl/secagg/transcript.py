@@ -4,10 +4,11 @@ When a round ends the aggregator (the coordinator) signs, with its own Ed25519 k
 
 * which round: a session label (job, round, attempt), the round id and the mode, the round's
   parameters and start time, and the participants (label and Ed25519 key of client i at i);
-* every masked input it accepted, as the client's signed commitment (SHA-256 of the vector and
-  the client's signature over it, see ``messages.masked_input_payload``);
-* the contributors and the dropped clients, the SHA-256 of the resulting sum (padded, in blind
-  mode), and the digest of its event log (``replay.log_digest``);
+* every masked input it accepted, as the client's signed commitment (the vector's digest under
+  the round's commitment hash, ``commitment.py``, and the client's signature over it, see
+  ``messages.masked_input_payload``);
+* the contributors and the dropped clients, the digest of the resulting sum under the same
+  hash (padded, in blind mode), and the digest of its event log (``replay.log_digest``);
 * the survivor set of the consistency check (``consistency.py``) — U3 and U2 − U3, as every
   client was asked to sign them — with the survivors' signatures over it, so a verifier can
   check that a majority signed exactly the set the round was unmasked by.

@@ -6,10 +6,12 @@ big-endian length, sequences with a 4-byte count. Decoding checks every length a
 left and rejects trailing bytes; anything malformed is a :class:`ProtocolViolation`.
 
 A masked input does not travel inline: its vector is uploaded as a content-addressed blob and
-the message carries a :class:`MaskedInputRef` — dtype, length and SHA-256 digest of the vector
-with the client's signature. The signed payload is the same as :class:`MaskedInput`'s, so the
-reference is the client's signed commitment to the blob, and :meth:`MaskedInputRef.attach`
-rebuilds the full message once the blob is fetched.
+the message carries a :class:`MaskedInputRef` — dtype, length and commitment digest of the
+vector (``commitment.py``) with the client's signature, and the blob's address (its SHA-256,
+the blob store's name for it). The signed payload is the same as :class:`MaskedInput`'s, so the
+reference is the client's signed commitment to the vector, and :meth:`MaskedInputRef.attach`
+rebuilds the full message once the blob is fetched. References logged before commitments moved
+to BLAKE3 have no separate address (kind 3): their SHA-256 commitment was the address.
 """
 
 from __future__ import annotations
@@ -40,14 +42,15 @@ from califusion.fl.secagg.messages import (
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
-_ADVERTISE, _SHARE_KEYS, _MASKED_REF, _UNMASK, _CONSISTENCY = 1, 2, 3, 4, 5
+_ADVERTISE, _SHARE_KEYS, _LEGACY_MASKED_REF, _UNMASK, _CONSISTENCY, _MASKED_REF = 1, 2, 3, 4, 5, 6
 _KEYS_ADVERTISED, _SHARES_FORWARDED, _UNMASK_REQUEST, _CONSISTENCY_CHECK = 11, 12, 13, 14
 _DTYPES = ("<u4", "<u8")
 
 
 @dataclass(frozen=True, slots=True)
 class MaskedInputRef:
-    """A masked input whose vector is the blob named by ``digest`` (its SHA-256)."""
+    """A masked input whose vector is the blob named by ``blob`` (its SHA-256); ``digest`` is
+    the vector's commitment digest, which the client signed."""
 
     round_id: bytes
     sender: int
@@ -55,9 +58,10 @@ class MaskedInputRef:
     size: int
     digest: bytes
     signature: bytes
+    blob: bytes
 
     @classmethod
-    def of(cls, message: MaskedInput, digest: bytes) -> MaskedInputRef:
+    def of(cls, message: MaskedInput, *, digest: bytes, blob: bytes) -> MaskedInputRef:
         return cls(
             message.round_id,
             message.sender,
@@ -65,6 +69,7 @@ class MaskedInputRef:
             message.masked.size,
             digest,
             message.signature,
+            blob,
         )
 
     def payload(self) -> bytes:
@@ -160,7 +165,7 @@ def encode_client(message: WireClientMessage) -> bytes:
     if isinstance(message, MaskedInputRef):
         w = _Writer(_MASKED_REF).raw(message.round_id).num(message.sender)
         w.raw(message.dtype.encode("ascii")).num(message.size).raw(message.digest)
-        return w.raw(message.signature).done()
+        return w.raw(message.signature).raw(message.blob).done()
     if isinstance(message, ConsistencySignature):
         w = _Writer(_CONSISTENCY).raw(message.round_id).num(message.sender).raw(message.view)
         return w.raw(message.signature).done()
@@ -183,12 +188,14 @@ def decode_client(data: bytes) -> WireClientMessage:
             EncryptedShare(r.num(), r.num(), r.raw(), r.raw()) for _ in range(r.count(24))
         )
         message = ShareKeys(round_id, sender, commitment, shares, r.raw())
-    elif r.kind == _MASKED_REF:
+    elif r.kind in (_MASKED_REF, _LEGACY_MASKED_REF):
         round_id, sender = r.raw(), r.num()
         dtype = r.raw().decode("ascii", errors="replace")
         if dtype not in _DTYPES:
             raise ProtocolViolation(f"masked words are uint32 or uint64, got {dtype!r}")
-        message = MaskedInputRef(round_id, sender, dtype, r.num(), r.raw(), r.raw())
+        size, digest, signature = r.num(), r.raw(), r.raw()
+        blob = r.raw() if r.kind == _MASKED_REF else digest
+        message = MaskedInputRef(round_id, sender, dtype, size, digest, signature, blob)
     elif r.kind == _CONSISTENCY:
         message = ConsistencySignature(r.raw(), r.num(), r.raw(), r.raw())
     elif r.kind == _UNMASK:
