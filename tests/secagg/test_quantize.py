@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -97,3 +99,20 @@ def test_invalid_inputs_rejected() -> None:
         bits_for(0)
     with pytest.raises(InvalidInput):
         bits_for(3, 16)
+
+
+@pytest.mark.parametrize(("n", "wide"), [(1, False), (2, False), (50, False), (2, True), (9, True)])
+def test_quantized_words_are_the_clipped_rounded_levels(n: int, wide: bool) -> None:
+    """Every cast path (signed words when the levels fit them, unsigned when one client fills
+    the modulus) gives floor(clip((x + c)/Δ, 0, L) + 1/2), computed here in exact rationals."""
+    quantizer = Quantizer.for_clients(n, 0.5, modulus_bits=64 if wide else 32)
+    rng = np.random.default_rng(n)
+    values = np.concatenate([rng.normal(0, 0.3, 997), [-0.5, 0.5, -7.0, 7.0, 0.0]])
+    words = quantizer.quantize(values.astype(np.float32))
+    assert words.dtype == quantizer.dtype
+    slope = Fraction(quantizer.slope(values))
+    rounding = Fraction(4 * quantizer.levels, 2**53)  # float64 arithmetic near L
+    for x, q in zip(values.astype(np.float32).tolist(), words.tolist(), strict=True):
+        level = min(max(Fraction(x) * slope + Fraction(quantizer.levels, 2), 0), quantizer.levels)
+        assert abs(q - level) <= Fraction(1, 2) + rounding, (x, q, float(level))
+        assert 0 <= q <= quantizer.levels

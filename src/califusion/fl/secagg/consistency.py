@@ -125,8 +125,11 @@ def check_recoverable(
         if absent not in holders:
             for peer in graph.neighbours(absent):
                 lost[peer] = lost.get(peer, 0) + 1
+    outsiders = set(owners).difference(graph.participants)
+    if outsiders:
+        raise ProtocolViolation(f"clients {sorted(outsiders)[:5]} are not in this round")
     for owner in sorted(owners):
-        available = len(graph.neighbours(owner)) - lost.get(owner, 0)
+        available = graph.degree - lost.get(owner, 0)  # the graph is regular
         if available < threshold:
             raise SecAggAborted(
                 str(stage),

@@ -10,6 +10,7 @@ they are made, so memory stays O(d) beyond the caller's own update vectors.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -105,8 +106,9 @@ def simulate_round(
     at ``Stage.UNMASK`` it signed but reveals no shares. Raises what the server
     or a client raises (``SecAggAborted`` below the thresholds). With ``workers`` > 1 the
     clients of a stage compute in that many threads, as separate machines would in parallel
-    (AES, SHA-256 and NumPy release the GIL); the server stays one sequential state machine,
-    but expands its unmasking streams in that many threads.
+    (AES, BLAKE3 and NumPy release the GIL); the server stays one sequential state machine,
+    fed under a lock by the thread that computed each answer, and expands its unmasking
+    streams in that many threads.
     """
     silent_from = dict(dropouts or {})
     keys = identities or {pid: Ed25519PrivateKey.generate() for pid in config.participants}
@@ -142,8 +144,15 @@ def simulate_round(
         )
         return clients[pid].start()
 
-    def reply(message: ServerMessage) -> list[ClientMessage]:
-        return clients[message.recipient].handle(message)
+    server_lock = threading.Lock()
+
+    def reply(message: ServerMessage) -> None:
+        """A client's answer, handed to the server by the thread that computed it (the
+        server's state changes under a lock): no third thread wakes up for each of them."""
+        answers = clients[message.recipient].handle(message)
+        with server_lock:
+            for answer in answers:
+                deliver(answer, now)
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         joining = [pid for pid in config.participants if answers(pid, Stage.ADVERTISE_KEYS)]
@@ -161,14 +170,9 @@ def simulate_round(
             inbox = []
             # The server takes each reply as soon as it is ready, while the workers compute
             # the next clients' (its own account is charged inside ``deliver``).
-            replies = pool.map(reply, pending)
-            while True:
-                with watch.charge("client"):
-                    batch = next(replies, None)
-                if batch is None:
-                    break
-                for client_message in batch:
-                    deliver(client_message, now)
+            with watch.charge("client"):
+                for _ in pool.map(reply, pending):
+                    pass
     return RoundTrace(
         result=server.result,
         client_seconds=watch.totals["client"],
