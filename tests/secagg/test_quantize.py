@@ -113,6 +113,7 @@ def test_quantized_words_are_the_clipped_rounded_levels(n: int, wide: bool) -> N
     slope = Fraction(quantizer.slope(values))
     rounding = Fraction(4 * quantizer.levels, 2**53)  # float64 arithmetic near L
     for x, q in zip(values.astype(np.float32).tolist(), words.tolist(), strict=True):
-        level = min(max(Fraction(x) * slope + Fraction(quantizer.levels, 2), 0), quantizer.levels)
+        mapped = Fraction(x) * slope + Fraction(quantizer.levels, 2)
+        level = min(max(mapped, Fraction(0)), Fraction(quantizer.levels))
         assert abs(q - level) <= Fraction(1, 2) + rounding, (x, q, float(level))
         assert 0 <= q <= quantizer.levels
