@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from typing import Any
 
 import numpy as np
@@ -13,7 +12,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from califusion.core.errors import error_from_problem
-from califusion.crypto.prg import MaskStreams, accumulate
 from califusion.fl.secagg import (
     Event,
     MaskedInput,
@@ -47,11 +45,15 @@ class LoggedRound:
     """A round whose every server input goes through bytes and is logged, as the coordinator
     does; masked vectors live in a dict standing in for the blob store."""
 
-    def __init__(
-        self, n: int = 6, silent: tuple[int, ...] = (), commitment: str = "blake3"
-    ) -> None:
+    def __init__(self, n: int = 6, silent: tuple[int, ...] = (), legacy: bool = False) -> None:
         planned = SecAggConfig.plan(range(n), 40, clip=1.0, max_dropout=0.2)
-        self.config = dataclasses.replace(planned, commitment=commitment)
+        # rounds of the first protocol: SHA-256 commitments, AES-256-CTR masks
+        self.config = (
+            dataclasses.replace(planned, commitment="sha256", prg="aes256-ctr")
+            if legacy
+            else planned
+        )
+        commitment = self.config.commitment
         self.round_id = session_round_id("job-x", 1, 0)
         self.publics = {pid: identity(pid).public_key() for pid in self.config.participants}
         self.server = SecAggServer(self.config, self.round_id, self.publics, 0.0)
@@ -234,13 +236,14 @@ def test_audit_names_a_survivor_set_the_clients_did_not_sign() -> None:
     assert audit(None) == ["the transcript carries no signed survivor set"]
 
 
-def test_a_round_committed_with_sha256_keeps_its_signed_form_and_audits_clean() -> None:
-    """Rounds recorded before commitments moved to BLAKE3 committed with SHA-256 and logged
-    references without a separate blob address; their transcripts still verify."""
-    rnd = LoggedRound(silent=(2,), commitment="sha256")
+def test_a_round_of_the_first_protocol_keeps_its_signed_form_and_audits_clean() -> None:
+    """Rounds recorded before commitments moved to BLAKE3 and masks to the GCM keystream
+    committed with SHA-256, masked with AES-256-CTR and logged references without a separate
+    blob address; their transcripts still verify."""
+    rnd = LoggedRound(silent=(2,), legacy=True)
     key = Ed25519PrivateKey.generate()
     transcript, _ = rnd.transcript(key)
-    assert "commitment" not in transcript.to_dict()["config"]
+    assert {"commitment", "prg"}.isdisjoint(transcript.to_dict()["config"])
     assert Transcript.from_json(transcript.canonical()) == transcript
     legacy_events = []
     for event in rnd.events:
@@ -263,7 +266,8 @@ def test_a_round_committed_with_sha256_keeps_its_signed_form_and_audits_clean() 
     assert found.ok, found.findings
     assert found.recomputed_digest == hashlib.sha256(rnd.server.result.total.tobytes()).digest()
     blake3_round = LoggedRound(silent=(2,))
-    assert blake3_round.config.to_dict()["commitment"] == "blake3"
+    stored = blake3_round.config.to_dict()
+    assert (stored["commitment"], stored["prg"]) == ("blake3", "aes256-gcm-keystream")
     # the same clients and sums give other commitments under the other hash
     assert {c.digest for c in blake3_round.commitments.values()}.isdisjoint(
         c.digest for c in rnd.commitments.values()
@@ -282,18 +286,6 @@ def test_round_ids_are_bound_to_job_round_and_attempt() -> None:
     ids = {session_round_id(j, r, a) for j in ("job-a", "job-b") for r in (1, 2) for a in (0, 1)}
     assert len(ids) == 8
     assert session_round_id("job-a", 1, 0) == session_round_id("job-a", 1, 0)
-
-
-def test_mask_streams_can_start_midway() -> None:
-    seeds = [os.urandom(32) for _ in range(3)]
-    whole = accumulate(np.zeros(1 << 16, np.uint32), seeds[:2], seeds[2:])
-    halves = np.zeros(1 << 16, np.uint32)
-    for start in (0, 1 << 15):
-        part = halves[start : start + (1 << 15)]
-        MaskStreams(seeds[:2], seeds[2:], start_word=start).apply(part)
-    assert np.array_equal(whole, halves)
-    with pytest.raises(Exception, match="16 bytes"):
-        MaskStreams(seeds, start_word=3)
 
 
 def test_an_abort_survives_the_trip_through_a_problem_body() -> None:

@@ -62,7 +62,7 @@ def aggregate_securely(agent: PublisherAgent, job: JobInfo, rnd: RoundInfo) -> R
     total = np.frombuffer(fetch_checked(client, bytes.fromhex(session.result)), config.dtype)
     contributors = sorted(session.contributors)
     if session.mode == "blind":
-        total = remove_pad(total, key, b64d(session.round_id), contributors)
+        total = remove_pad(total, key, b64d(session.round_id), contributors, prg=config.prg)
     summed = config.quantizer.dequantize_sum(total, len(contributors))
     declared = [p.declared_samples for p in session.participants]
     n_max = max(declared)

@@ -261,7 +261,7 @@ class SecAggClient:
         values = quantizer.checked_shape(self._update)
         slope = quantizer.slope(values)
         masked = np.empty(values.size, dtype=quantizer.dtype)
-        streams = MaskStreams(add, subtract, dtype=quantizer.dtype)
+        streams = MaskStreams(add, subtract, dtype=quantizer.dtype, prg=self.config.prg)
         hasher = new_hasher(self.config.commitment)
         buffer = np.empty(min(CHUNK, values.size), dtype=np.float64)
         step = streams.chunk_words

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from califusion.core.errors import InvalidInput
+from califusion.crypto.prg import GCM_KEYSTREAM, LEGACY_CTR, check_prg
 from califusion.fl.secagg.commitment import BLAKE3, LEGACY, check_commitment
 from califusion.fl.secagg.graph import (
     NeighbourGraph,
@@ -46,7 +47,9 @@ class SecAggConfig:
     every update; ``stage_timeout`` the seconds the server waits at each stage;
     ``max_corruption`` the fraction of clients that may collude with the server, which raises
     the signatures the consistency check needs (:attr:`consistency_threshold`);
-    ``commitment`` the hash masked inputs are committed with (``commitment.py``).
+    ``commitment`` the hash masked inputs are committed with (``commitment.py``) and ``prg``
+    the stream masks are expanded from (``crypto.prg``). Parameters stored before either field
+    existed mean the first protocol's SHA-256 and AES-256-CTR (:meth:`from_dict`).
     """
 
     participants: tuple[int, ...]
@@ -58,9 +61,11 @@ class SecAggConfig:
     stage_timeout: float = 60.0
     max_corruption: float = 0.0
     commitment: str = BLAKE3
+    prg: str = GCM_KEYSTREAM
 
     def __post_init__(self) -> None:
         check_commitment(self.commitment)
+        check_prg(self.prg)
         n = len(self.participants)
         if n < 2 or list(self.participants) != sorted(set(self.participants)):
             raise InvalidInput("participants are at least two distinct ids in ascending order")
@@ -190,10 +195,12 @@ class SecAggConfig:
                 "stochastic": q.stochastic,
             },
         }
-        # Parameters signed before the field existed (SHA-256 rounds) keep their exact form,
-        # so their transcripts still verify: the legacy hash is the field's absence.
+        # Parameters signed before these fields existed keep their exact form, so their
+        # transcripts still verify: the first protocol's choice is the field's absence.
         if self.commitment != LEGACY:
             data["commitment"] = self.commitment
+        if self.prg != LEGACY_CTR:
+            data["prg"] = self.prg
         return data
 
     @classmethod
@@ -217,6 +224,7 @@ class SecAggConfig:
                     stochastic=bool(q["stochastic"]),
                 ),
                 commitment=str(data.get("commitment", LEGACY)),
+                prg=str(data.get("prg", LEGACY_CTR)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"malformed secure-aggregation parameters: {exc}") from None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from califusion.crypto.prg import MaskArray, accumulate, derive_seed
+from califusion.crypto.prg import GCM_KEYSTREAM, MaskArray, accumulate, derive_seed
 from califusion.fl.secagg._keys import ids
 
 PAD_PURPOSE = "secagg/blind-pad"
@@ -28,9 +28,15 @@ def pad_seed(job_key: bytes, round_id: bytes, client: int) -> bytes:
 
 
 def remove_pad(
-    total: MaskArray, job_key: bytes, round_id: bytes, contributors: Iterable[int]
+    total: MaskArray,
+    job_key: bytes,
+    round_id: bytes,
+    contributors: Iterable[int],
+    *,
+    prg: str = GCM_KEYSTREAM,
 ) -> MaskArray:
-    """The unpadded sum: ``total − Σ pad_u`` over the round's contributors (a new array)."""
+    """The unpadded sum: ``total − Σ pad_u`` over the round's contributors (a new array);
+    ``prg`` is the round's (``SecAggConfig.prg``)."""
     unpadded = total.copy()
     seeds = [pad_seed(job_key, round_id, client) for client in sorted(set(contributors))]
-    return accumulate(unpadded, subtract=seeds)
+    return accumulate(unpadded, subtract=seeds, prg=prg)

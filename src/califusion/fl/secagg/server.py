@@ -458,7 +458,7 @@ class SecAggServer:
                     )
                     # The survivor added +PRG(s) if owner < peer, and -PRG(s) otherwise.
                     (subtract if owner < peer else add).append(seed)
-        accumulate(self._total, add, subtract, workers=self.workers)
+        accumulate(self._total, add, subtract, workers=self.workers, prg=self.config.prg)
         self.mask_streams = len(add) + len(subtract)
         self.stage = Stage.DONE
         self._result = SecAggResult(
