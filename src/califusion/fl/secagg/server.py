@@ -7,11 +7,11 @@ clients that did not answer are the dropouts). Time is only ever a parameter.
 Sets, after Bonawitz et al.: U1 advertised keys, U2 shared keys, U3 sent a masked input;
 dropped = U2 − U3; U4 signed (U3, dropped) in the consistency check (``consistency.py``) and
 is asked to unmask, with the signatures. Masked inputs are summed as they arrive (O(d)
-memory). At the end the server reconstructs b_u for u in U3 and s_u^SK for u in dropped —
-all secrets in one batched Shamir pass — checks each against the client's commitment or
-public key, and removes the self masks and the dropped clients' pairwise masks with one
-streamed PRG pass (split over ``workers`` threads). A masked input is added and hashed in
-one pass (:func:`add_and_hash`), the digest feeding the check of the client's signature.
+memory). At the end the server reconstructs b_u for u in U3 and s_u^SK for u in dropped and
+checks them (``unmasking.py``), and removes the self masks and the dropped clients' pairwise
+masks with one streamed PRG pass (its streams dealt out to ``workers`` threads). A masked
+input is added and hashed in one pass (:func:`add_and_hash`), the digest feeding the check of
+the client's signature.
 A stage closes with fewer than ``min_survivors`` clients, or with a client whose secrets can
 no longer be reconstructed by t neighbours, aborts the round: :class:`SecAggAborted` names
 the stage and the counts, the running sum is erased and no unmask request is sent.
@@ -34,10 +34,8 @@ from califusion.core.errors import (
     InvalidInput,
     UnknownPrincipal,
 )
-from califusion.crypto.fastsig import InvalidAgreement, x25519_public
 from califusion.crypto.prg import MaskArray, accumulate
-from califusion.crypto.shamir import Share, combine_many
-from califusion.fl.secagg._keys import commit_self_mask, pairwise_seed, self_mask_seed
+from califusion.crypto.shamir import Share
 from califusion.fl.secagg.commitment import new_hasher
 from califusion.fl.secagg.config import ROUND_ID_BYTES, SecAggConfig, Stage
 from califusion.fl.secagg.consistency import check_recoverable
@@ -64,6 +62,7 @@ from califusion.fl.secagg.messages import (
     survivor_view,
     verify,
 )
+from califusion.fl.secagg.unmasking import unmasking_streams
 
 _CHUNK_BYTES = 1024 * 1024  # per SHA-256 update and modular add: few GIL hand-overs
 _ORDER = (
@@ -414,50 +413,18 @@ class SecAggServer:
         check_recoverable(self.config, self._graph, stage, self._shares, holders)
 
     def _close_unmask(self) -> list[ServerMessage]:
-        threshold = self.config.threshold
-        owners = sorted(self._survivors) + sorted(self._dropped)
-        share_sets: list[list[Share]] = []
-        for owner in owners:
-            store = self._self_mask_shares if owner in self._survivors else self._key_shares
-            shares = store.get(owner, [])
-            if len(shares) < threshold:
-                raise SecAggAborted(
-                    str(Stage.UNMASK),
-                    f"{len(shares)} shares of client {owner}'s secret arrived, {threshold} needed",
-                    client=owner,
-                    available=len(shares),
-                    required=threshold,
-                    responders=len(self._unmasked),
-                )
-            share_sets.append(shares)
-        secrets = dict(zip(owners, combine_many(share_sets, threshold), strict=True))
-        add: list[bytes] = []
-        subtract: list[bytes] = []
-        for owner in sorted(self._survivors):
-            commitment = commit_self_mask(secrets[owner], self.round_id, owner)
-            if not hmac.compare_digest(commitment, self._shares[owner].self_mask_commitment):
-                raise SecAggAborted(
-                    str(Stage.UNMASK), f"a bad share corrupted client {owner}'s self mask"
-                )
-            subtract.append(self_mask_seed(secrets[owner], self.round_id, owner))
-        for owner in sorted(self._dropped):
-            mask_key = secrets[owner]
-            advertised = self._keys[owner].mask_public
-            try:
-                derived = x25519_public(mask_key)
-            except InvalidAgreement:
-                derived = b""
-            if not hmac.compare_digest(derived, advertised):
-                raise SecAggAborted(
-                    str(Stage.UNMASK), f"a bad share corrupted client {owner}'s mask key"
-                )
-            for peer in self._graph.neighbours(owner):
-                if peer in self._survivors:
-                    seed = pairwise_seed(
-                        mask_key, self._keys[peer].mask_public, self.round_id, owner, peer
-                    )
-                    # The survivor added +PRG(s) if owner < peer, and -PRG(s) otherwise.
-                    (subtract if owner < peer else add).append(seed)
+        add, subtract = unmasking_streams(
+            self.config,
+            self._graph,
+            self.round_id,
+            survivors=self._survivors,
+            dropped=self._dropped,
+            self_mask_shares=self._self_mask_shares,
+            key_shares=self._key_shares,
+            self_mask_commitments={u: self._shares[u].self_mask_commitment for u in self._shares},
+            mask_publics={u: self._keys[u].mask_public for u in self._keys},
+            responders=len(self._unmasked),
+        )
         accumulate(self._total, add, subtract, workers=self.workers, prg=self.config.prg)
         self.mask_streams = len(add) + len(subtract)
         self.stage = Stage.DONE
