@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from califusion.core.errors import CaliFusionError, WeightsError
 from califusion.crypto.fastsig import x25519_public
-from califusion.crypto.prg import SEED_BYTES, MaskStreams
+from califusion.crypto.prg import SEED_BYTES, accumulate
 from califusion.crypto.shamir import RandomBytes, Share, split_many
 from califusion.fl.secagg._keys import (
     NONCE_BYTES,
@@ -67,7 +67,6 @@ from califusion.fl.secagg.messages import (
     verify,
 )
 from califusion.fl.secagg.pad import pad_seed
-from califusion.fl.secagg.quantize import CHUNK
 
 _SELF_MASK, _KEY = "self-mask", "key"
 
@@ -256,31 +255,16 @@ class SecAggClient:
             (add if peer < self.client_id else subtract).append(seed)
         if self._pad_key is not None:
             add.append(pad_seed(self._pad_key, self.round_id, self.client_id))
-        # One pass: each chunk is quantized (and checked finite), masked and hashed while it
-        # is in cache; nothing is sent if a later chunk turns out to hold NaN or infinity.
-        values = quantizer.checked_shape(self._update)
-        slope = quantizer.slope(values)
-        masked = np.empty(values.size, dtype=quantizer.dtype)
-        streams = MaskStreams(add, subtract, dtype=quantizer.dtype, prg=self.config.prg)
+        # Quantized (and checked finite: nothing is masked or sent for an update with NaN or
+        # infinity) in large chunks, then masked and hashed in one pass: each cache-sized
+        # block is hashed right after its last mask. Two passes, because few long NumPy calls
+        # let clients that mask in threads side by side stay off each other's GIL
+        # (``quantize.py``).
+        masked = quantizer.quantize(self._update, generator)
         hasher = new_hasher(self.config.commitment)
-        buffer = np.empty(min(CHUNK, values.size), dtype=np.float64)
-        step = streams.chunk_words
-        for low in range(0, values.size, step):
-            chunk = masked[low : low + step]
-            for part in range(low, low + chunk.size, CHUNK):
-                end = min(part + CHUNK, low + chunk.size)
-                quantizer.quantize_chunk(
-                    values[part:end],
-                    slope,
-                    masked[part:end],
-                    buffer,
-                    generator,
-                    check_finite=True,
-                )
-            streams.apply(chunk)
-            hasher.update(chunk.data.cast("B"))
+        accumulate(masked, add, subtract, hasher=hasher, prg=self.config.prg)
         self._update = None
-        self.mask_streams = len(streams)
+        self.mask_streams = len(add) + len(subtract)
         masked.flags.writeable = False
         # Unmasking needs only the held shares: drop the keys and ciphers of the round so far.
         self._self_secret = b""
