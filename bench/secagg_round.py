@@ -75,7 +75,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from califusion.crypto import fastsig
-from califusion.crypto.prg import LEGACY_CTR, MaskStreams, expand
+from califusion.crypto.prg import LEGACY_CTR, expand, keystream
 from califusion.fl.secagg import SecAggConfig, Stage, simulate_round, vector_digest
 from califusion.fl.secagg import _keys as secagg_keys
 from califusion.fl.secagg import messages as secagg_messages
@@ -195,10 +195,9 @@ def expansion_seconds(total_bytes: int, workers: int, buffer_bytes: int, prg: st
             for _ in range(per_worker):
                 expand(seed, words, out=buffer, prg=prg)
             return
-        streams = MaskStreams([seed], prg=prg)
-        # the masking loop's own kernel, without its add: keystream into the 256 KiB scratch
-        update_into, _plus = streams._streams[0]
-        zeros, scratch = bytes(buffer_bytes), streams._scratch
+        # the masking loop's own kernel, without its add: keystream into a 256 KiB scratch
+        update_into = keystream(seed, prg).update_into
+        zeros, scratch = bytes(buffer_bytes), bytearray(buffer_bytes + 16)
         for _ in range(per_worker):
             update_into(zeros, scratch)
 

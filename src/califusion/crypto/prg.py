@@ -108,7 +108,7 @@ def expand(
         _check_target(out)
         if out.dtype != word or out.shape != (n_words,):
             raise InvalidInput(f"out must hold {n_words} words of {word}")
-    encryptor = _encryptor(seed, prg)
+    encryptor = keystream(seed, prg)
     dest = out.data.cast("B")
     total = len(dest)
     offset = 0
@@ -150,8 +150,8 @@ class MaskStreams:
     ) -> None:
         self.dtype = _mask_dtype(dtype)
         self.prg = check_prg(prg)
-        self._streams = [(_encryptor(seed, prg).update_into, True) for seed in add]
-        self._streams += [(_encryptor(seed, prg).update_into, False) for seed in subtract]
+        self._streams = [(keystream(seed, prg).update_into, True) for seed in add]
+        self._streams += [(keystream(seed, prg).update_into, False) for seed in subtract]
         self._scratch = bytearray(_CHUNK_BYTES + 16)
         self._words = np.frombuffer(
             self._scratch, dtype=self.dtype, count=_CHUNK_BYTES // self.dtype.itemsize
@@ -252,7 +252,9 @@ def _accumulate_group(
             np.add(target, block, out=target)
 
 
-def _encryptor(seed: bytes, prg: str) -> CipherContext:
+def keystream(seed: bytes, prg: str = GCM_KEYSTREAM) -> CipherContext:
+    """The cipher context whose ``update_into(zeros, buffer)`` writes the next bytes of the
+    stream of ``seed`` (what :func:`expand` and :class:`MaskStreams` read from)."""
     if len(seed) != SEED_BYTES:
         raise InvalidInput(f"a PRG seed is {SEED_BYTES} bytes, got {len(seed)}")
     # Zero IVs are safe: every seed keys exactly one stream (see the module docstring).

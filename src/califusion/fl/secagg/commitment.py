@@ -30,16 +30,16 @@ import numpy as np
 import numpy.typing as npt
 
 from califusion.core.errors import InvalidInput
+from califusion.crypto import prg
 
 BLAKE3: Final = "blake3"
 LEGACY: Final = "sha256"
 COMMITMENTS: Final = (BLAKE3, LEGACY)
 
 
-class Hasher(Protocol):
-    """A streaming hash fed the bytes of each finished chunk of a vector."""
-
-    def update(self, data: Any, /) -> Any: ...
+class Hasher(prg.Hasher, Protocol):
+    """A streaming hash fed the bytes of each finished chunk of a vector, then asked for its
+    digest."""
 
     def digest(self) -> bytes: ...
 
