@@ -135,9 +135,8 @@ class MaskStreams:
     """Several mask streams advanced together over consecutive blocks of one vector.
 
     ``apply(block)`` adds (or subtracts) the next ``len(block)`` words of every stream to
-    ``block`` in place. :func:`accumulate` is one pass of it over a whole vector; a caller that
-    produces its vector chunk by chunk (a client quantizing its update) masks and hashes each
-    chunk while it is still in cache.
+    ``block`` in place, one cache-sized step at a time, so ``block`` stays in cache while all
+    its masks pass through the scratch. :func:`accumulate` runs it over a whole vector.
     """
 
     def __init__(
