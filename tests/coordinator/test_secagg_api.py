@@ -194,6 +194,57 @@ def test_trainers_post_only_as_themselves_and_read_only_their_inbox(
         s.close()
 
 
+def test_a_masked_input_names_an_uploaded_blob_that_holds_the_signed_vector(
+    api: SignedClient, database_url: str
+) -> None:
+    """A reference to a blob never uploaded, or to another vector than the one the trainer
+    signed, is refused and changes nothing: the genuine one is still taken afterwards."""
+    s = _secure_scenario(api, database_url)
+    try:
+        r = Round(s, [api])
+        for trainer in s.trainers:
+            r.post(trainer, r.clients[trainer.principal.to_text()].start())
+        for trainer in s.trainers:  # share keys
+            r.step(trainer)
+        first = s.trainers[0]
+        me = first.principal.to_text()
+        [masked] = r.clients[me].handle(decode_server(b64d(r.inbox(first).messages[-1])))
+        r.handled[me] += 1
+        assert isinstance(masked, MaskedInput)
+        digest = vector_digest(masked.masked, r.config.commitment)
+
+        def post(ref: MaskedInputRef) -> Any:
+            body = {"attempt": 0, "message": b64e(encode_client(ref))}
+            return api.post(first, f"{r.base}/messages", body)
+
+        never_uploaded = MaskedInputRef.of(masked, digest=digest, blob=bytes(32))
+        problem = assert_problem(post(never_uploaded), 422, "invalid-input")
+        assert "upload it first" in problem["detail"]
+        other = masked.masked.copy()
+        other[0] += 1
+        swapped = bytes.fromhex(api.put_blob(first, other.tobytes()))
+        assert_problem(
+            post(MaskedInputRef.of(masked, digest=digest, blob=swapped)), 401, "bad-signature"
+        )
+        relabelled = MaskedInputRef.of(
+            masked, digest=vector_digest(other, r.config.commitment), blob=swapped
+        )
+        assert_problem(post(relabelled), 401, "bad-signature")
+        session = SecAggSession.model_validate(r.get(first, r.base))
+        assert session.stage == "masked-input"
+        r.post(first, masked)
+        for trainer in s.trainers[1:]:
+            r.step(trainer)
+        for trainer in s.trainers:  # sign the survivor set, then unmask
+            r.step(trainer)
+        for trainer in s.trainers:
+            r.step(trainer)
+        done = SecAggSession.model_validate(r.get(first, r.base))
+        assert done.stage == "done" and len(done.contributors) == len(s.trainers)
+    finally:
+        s.close()
+
+
 def test_too_few_trainers_abort_and_the_round_is_retried(
     api: SignedClient, database_url: str, clock: FakeClock
 ) -> None:
