@@ -3,7 +3,7 @@
 Every client message carries the round id and its sender and is signed with the sender's
 Ed25519 identity key over a canonical encoding: a domain tag, the message kind, then each field
 length-prefixed, so no two different messages share an encoding. A masked vector is signed
-through its SHA-256 digest (with its dtype and length). The server verifies each signature
+through its commitment digest (with its dtype and length). The server verifies each signature
 against the registered identity, so a tampered message fails, a message signed for another
 round is a :class:`WrongRound` and a second copy is a :class:`DuplicateMessage`.
 The signed masked-input payload doubles as the client's commitment to its masked vector: the

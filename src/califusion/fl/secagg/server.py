@@ -64,7 +64,7 @@ from califusion.fl.secagg.messages import (
 )
 from califusion.fl.secagg.unmasking import unmasking_streams
 
-_CHUNK_BYTES = 1024 * 1024  # per SHA-256 update and modular add: few GIL hand-overs
+_CHUNK_BYTES = 1024 * 1024  # per hash update and modular add: few GIL hand-overs
 _ORDER = (
     Stage.ADVERTISE_KEYS,
     Stage.SHARE_KEYS,
