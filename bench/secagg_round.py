@@ -103,9 +103,7 @@ earlier rounds, and the floor of their tables); the round's own kernel computes 
 keystream 2.4× faster, which is why the kernel floors lie below it.
 """
 GB = 1e9
-SIZES = {
-    "verify": (b"m" * 120, 64),  # a survivor-set signature's payload is about this long
-}
+SIGNED_PAYLOAD = b"m" * 120  # about as long as a survivor-set signature's payload
 
 
 @dataclass
@@ -242,7 +240,7 @@ def key_operation_seconds(verifications: int, agreements: int, workers: int) -> 
     """What ``verifications`` libsodium Ed25519 checks and ``agreements`` X25519 agreements
     cost on ``workers`` threads, timed now."""
     signer = Ed25519PrivateKey.generate()
-    message = SIZES["verify"][0]
+    message = SIGNED_PAYLOAD
     signature = signer.sign(message)
     public = signer.public_key().public_bytes_raw()
     peer = fastsig.x25519_public(os.urandom(32))

@@ -14,8 +14,9 @@ reference machine (AVX-512), against 1.8 GB/s for SHA-256 even with SHA-NI
 of their Rust crate; it releases the GIL, and its streaming ``update`` gives the same digest as
 hashing the whole vector, so masking can hash each chunk while it is in cache.
 
-Rounds recorded before BLAKE3 committed with SHA-256 (:data:`LEGACY`): their parameters carry no
-``commitment`` field (``config.SecAggConfig.from_dict``), and they still verify.
+Rounds recorded before BLAKE3 committed with SHA-256 (:data:`LEGACY_SHA256`): their
+parameters carry no ``commitment`` field (``config.SecAggConfig.from_dict``), and they still
+verify.
 Blob addresses (``storage.blobs``) stay SHA-256: a masked input's blob name and its commitment
 are two digests (``wire.MaskedInputRef``).
 """
@@ -33,8 +34,8 @@ from califusion.core.errors import InvalidInput
 from califusion.crypto import prg
 
 BLAKE3: Final = "blake3"
-LEGACY: Final = "sha256"
-COMMITMENTS: Final = (BLAKE3, LEGACY)
+LEGACY_SHA256: Final = "sha256"
+COMMITMENTS: Final = (BLAKE3, LEGACY_SHA256)
 
 
 class Hasher(prg.Hasher, Protocol):

@@ -12,7 +12,7 @@ import numpy as np
 
 from califusion.core.errors import InvalidInput
 from califusion.crypto.prg import GCM_KEYSTREAM, LEGACY_CTR, check_prg
-from califusion.fl.secagg.commitment import BLAKE3, LEGACY, check_commitment
+from califusion.fl.secagg.commitment import BLAKE3, LEGACY_SHA256, check_commitment
 from califusion.fl.secagg.graph import (
     NeighbourGraph,
     consistency_threshold,
@@ -197,7 +197,7 @@ class SecAggConfig:
         }
         # Parameters signed before these fields existed keep their exact form, so their
         # transcripts still verify: the first protocol's choice is the field's absence.
-        if self.commitment != LEGACY:
+        if self.commitment != LEGACY_SHA256:
             data["commitment"] = self.commitment
         if self.prg != LEGACY_CTR:
             data["prg"] = self.prg
@@ -223,7 +223,7 @@ class SecAggConfig:
                     norm_clip=None if q["norm_clip"] is None else float(q["norm_clip"]),
                     stochastic=bool(q["stochastic"]),
                 ),
-                commitment=str(data.get("commitment", LEGACY)),
+                commitment=str(data.get("commitment", LEGACY_SHA256)),
                 prg=str(data.get("prg", LEGACY_CTR)),
             )
         except (KeyError, TypeError, ValueError) as exc:

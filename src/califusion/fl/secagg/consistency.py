@@ -118,7 +118,8 @@ def check_recoverable(
 
     Counted from the absent side: the graph is undirected, so each participant that is not a
     holder costs each of its neighbours one, O(k) per absentee instead of O(k) per owner —
-    each client runs this twice per round, so at n = 100 that is most of its Python work."""
+    every client runs this on the announced sets, so at n = 100 that had been most of its
+    Python work."""
     threshold = config.threshold
     lost: dict[int, int] = {}
     for absent in graph.participants:

@@ -35,7 +35,7 @@ _MAX_BITS = {32: 32, 64: 52}
 # for each other's GIL hand-overs, which small chunks made cost more than the passes (here
 # 32 Ki values: 2.3 ms per 10^6-vector on two threads, 128 Ki: 1.3 ms); small enough that
 # the passes stay in L2/L3 instead of main memory.
-CHUNK = 1 << 17
+_CHUNK = 1 << 17
 
 FloatArray = npt.NDArray[np.floating[Any]]
 WordArray = npt.NDArray[np.unsignedinteger[Any]]
@@ -136,9 +136,9 @@ class Quantizer:
             raise WeightsError("an update is a 1-D floating-point vector")
         slope = self.slope(values)
         out = np.empty(values.shape, dtype=self.dtype)
-        buffer = np.empty(min(CHUNK, values.size), dtype=np.float64)
-        for low in range(0, values.size, CHUNK):
-            high = min(low + CHUNK, values.size)
+        buffer = np.empty(min(_CHUNK, values.size), dtype=np.float64)
+        for low in range(0, values.size, _CHUNK):
+            high = min(low + _CHUNK, values.size)
             self._quantize_chunk(values[low:high], slope, out[low:high], buffer, rng)
         return out
 
@@ -189,8 +189,8 @@ class Quantizer:
         if self.norm_clip is None:
             return 1.0
         squares = 0.0
-        for low in range(0, values.size, CHUNK):
-            chunk = values[low : low + CHUNK].astype(np.float64)
+        for low in range(0, values.size, _CHUNK):
+            chunk = values[low : low + _CHUNK].astype(np.float64)
             squares += float(np.dot(chunk, chunk))
         norm = float(np.sqrt(squares))
         if not np.isfinite(norm):

@@ -149,10 +149,10 @@ def simulate_round(
     def reply(message: ServerMessage) -> None:
         """A client's answer, handed to the server by the thread that computed it (the
         server's state changes under a lock): no third thread wakes up for each of them."""
-        answers = clients[message.recipient].handle(message)
+        replies = clients[message.recipient].handle(message)
         with server_lock:
-            for answer in answers:
-                deliver(answer, now)
+            for client_message in replies:
+                deliver(client_message, now)
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         joining = [pid for pid in config.participants if answers(pid, Stage.ADVERTISE_KEYS)]
